@@ -1,0 +1,37 @@
+"""The ``bixse`` command line: a thin shell over the library; each command is one library call."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from bixse.errors import InputError
+
+app = typer.Typer(
+    name="bixse",
+    help=(
+        "Train dense retrievers from graded relevance labels (BiXSE) and measure the result.\n\n"
+        "Start with [bold]bixse collection info cranfield[/bold] to see the embedded collection."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+error_console = Console(stderr=True)
+
+# Each command group lives in its own module and registers itself on `app` when imported.
+from bixse.cli import collection as _collection  # noqa: E402,F401
+
+
+def main() -> None:
+    """Entry point: run the app, turning input errors into a one-line message and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except InputError as error:
+        error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        sys.exit(2)

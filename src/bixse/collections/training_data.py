@@ -1,0 +1,206 @@
+"""The training-data format: JSONL of graded pairs or of multi-positive groups.
+
+Graded pairs, one labelled (query, document) pair a line; ``score`` is the probability of
+relevance, the BiXSE target::
+
+    {"query_id": "12", "doc_id": "51", "score": 0.75, "grade": 3, "source": "human"}
+    {"query": "what is a shock wave", "document": "A shock wave is ...", "score": 0.1, "source": "llm:qwen2.5-7b"}
+
+Multi-positive groups, one query a line, for the objectives of arXiv 2602.12727::
+
+    {"query": "...", "positives": [{"document": "...", "score": 1.0}], "negatives": [{"doc_id": "9", "score": 0.0}]}
+
+Ids (``query_id``, ``doc_id``) are resolved against a collection; texts may be given instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bixse.collections.model import Collection
+from bixse.collections.validation import parse_grade, parse_probability
+from bixse.errors import InputError
+from bixse.io import iter_jsonl, write_jsonl
+
+
+@dataclass(frozen=True)
+class GradedPair:
+    """A (query, document) pair with its relevance probability ``score`` in [0, 1]."""
+
+    query: str
+    document: str
+    score: float
+    query_id: str | None = None
+    doc_id: str | None = None
+    grade: int | None = None
+    source: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record = {"query_id": self.query_id, "query": self.query, "doc_id": self.doc_id,
+                  "document": self.document, "score": self.score, "grade": self.grade, "source": self.source}
+        return {key: value for key, value in record.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ScoredDocument:
+    document: str
+    score: float
+    doc_id: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record = {"doc_id": self.doc_id, "document": self.document, "score": self.score}
+        return {key: value for key, value in record.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class MultiPositiveGroup:
+    """A query with its positive documents (graded) and optional negatives."""
+
+    query: str
+    positives: tuple[ScoredDocument, ...]
+    negatives: tuple[ScoredDocument, ...] = ()
+    query_id: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"query": self.query,
+                                  "positives": [p.to_record() for p in self.positives],
+                                  "negatives": [n.to_record() for n in self.negatives]}
+        if self.query_id is not None:
+            record = {"query_id": self.query_id, **record}
+        return record
+
+
+TrainingExamples = list[GradedPair] | list[MultiPositiveGroup]
+
+
+class _TextResolver:
+    """Turns a record's id-or-text fields into text, locating every failure."""
+
+    def __init__(self, path: str | Path, collection: Collection | None) -> None:
+        self.path, self.collection = path, collection
+
+    def resolve(self, record: Mapping[str, Any], line: int, id_field: str, text_field: str,
+                table: str) -> tuple[str, str | None]:
+        raw_id = record.get(id_field)
+        item_id = None if raw_id is None else str(raw_id)
+        text = record.get(text_field)
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise InputError("empty text" if isinstance(text, str) else "expected a string",
+                                 path=self.path, line=line, field=text_field)
+            return text.strip(), item_id
+        if item_id is None:
+            raise InputError(f"needs '{text_field}' or '{id_field}'", path=self.path, line=line, field=text_field)
+        if self.collection is None:
+            raise InputError(f"'{id_field}' given but no collection to resolve it (pass --collection)",
+                             path=self.path, line=line, field=id_field)
+        if table == "queries":
+            if item_id not in self.collection.queries:
+                raise InputError(f"unknown query '{item_id}' in collection '{self.collection.name}'",
+                                 path=self.path, line=line, field=id_field)
+            return self.collection.queries[item_id], item_id
+        if item_id not in self.collection.corpus:
+            raise InputError(f"unknown document '{item_id}' in collection '{self.collection.name}'",
+                             path=self.path, line=line, field=id_field)
+        return self.collection.corpus[item_id].full_text, item_id
+
+
+def read_graded_pairs(path: str | Path, collection: Collection | None = None) -> list[GradedPair]:
+    """Read and validate a graded-pairs file; ids resolve against ``collection``."""
+    resolver = _TextResolver(path, collection)
+    pairs = []
+    for line, record in iter_jsonl(path):
+        if "positives" in record:
+            raise InputError("a multi-positive group in a graded-pairs file", path=path, line=line, field="positives")
+        query, query_id = resolver.resolve(record, line, "query_id", "query", "queries")
+        document, doc_id = resolver.resolve(record, line, "doc_id", "document", "corpus")
+        if "score" not in record:
+            raise InputError("missing field", path=path, line=line, field="score")
+        score = parse_probability(record["score"], path=path, line=line, field="score")
+        grade = None if record.get("grade") is None else parse_grade(record["grade"], path=path, line=line, field="grade")
+        source = record.get("source")
+        if source is not None and not isinstance(source, str):
+            raise InputError("expected a string", path=path, line=line, field="source")
+        pairs.append(GradedPair(query, document, score, query_id, doc_id, grade, source))
+    if not pairs:
+        raise InputError("no training pairs in file", path=path)
+    return pairs
+
+
+def read_multi_positive_groups(path: str | Path, collection: Collection | None = None) -> list[MultiPositiveGroup]:
+    """Read and validate a multi-positive file: every group needs at least one positive."""
+    resolver = _TextResolver(path, collection)
+    groups = []
+    for line, record in iter_jsonl(path):
+        query, query_id = resolver.resolve(record, line, "query_id", "query", "queries")
+        members: dict[str, tuple[ScoredDocument, ...]] = {}
+        for kind in ("positives", "negatives"):
+            raw = record.get(kind, [])
+            if not isinstance(raw, list):
+                raise InputError("expected a list of documents", path=path, line=line, field=kind)
+            docs = []
+            for index, item in enumerate(raw):
+                field = f"{kind}[{index}]"
+                if not isinstance(item, dict):
+                    raise InputError("expected an object with 'document' or 'doc_id'", path=path, line=line, field=field)
+                text, doc_id = resolver.resolve(item, line, "doc_id", "document", "corpus")
+                default = 1.0 if kind == "positives" else 0.0
+                score = parse_probability(item.get("score", default), path=path, line=line, field=f"{field}.score")
+                docs.append(ScoredDocument(text, score, doc_id))
+            members[kind] = tuple(docs)
+        if not members["positives"]:
+            raise InputError("a group needs at least one positive", path=path, line=line, field="positives")
+        groups.append(MultiPositiveGroup(query, members["positives"], members["negatives"], query_id))
+    if not groups:
+        raise InputError("no training groups in file", path=path)
+    return groups
+
+
+def read_training_file(path: str | Path, collection: Collection | None = None) -> TrainingExamples:
+    """Read either layout, told apart by the first record (``positives`` marks a group file)."""
+    for _, record in iter_jsonl(path):
+        if "positives" in record:
+            return read_multi_positive_groups(path, collection)
+        return read_graded_pairs(path, collection)
+    raise InputError("empty training file", path=path)
+
+
+def write_training_file(path: str | Path, examples: Iterable[GradedPair | MultiPositiveGroup]) -> int:
+    """Write pairs or groups as JSONL, atomically."""
+    return write_jsonl(path, (example.to_record() for example in examples))
+
+
+def qrels_to_graded_pairs(collection: Collection, split: str = "train", source: str = "human") -> list[GradedPair]:
+    """Every judgement of ``split`` as a graded pair, ``score = gain / max gain`` of the collection.
+
+    Judged non-relevant documents (gain 0) become pairs with score 0: explicit graded negatives.
+    """
+    max_gain = collection.max_grade()
+    pairs = []
+    for query_id in collection.query_ids(split):
+        for doc_id, gain in collection.qrels.get(query_id, {}).items():
+            pairs.append(GradedPair(
+                query=collection.queries[query_id], document=collection.corpus[doc_id].full_text,
+                score=max(gain, 0) / max_gain, query_id=query_id, doc_id=doc_id, grade=gain, source=source,
+            ))
+    return pairs
+
+
+def group_by_query(pairs: Iterable[GradedPair], positive_threshold: float = 0.5) -> list[MultiPositiveGroup]:
+    """Group graded pairs by query: ``score >= positive_threshold`` are positives, the rest negatives.
+
+    Queries with no positive are left out (the multi-positive objectives need one).
+    """
+    by_query: dict[str, list[GradedPair]] = {}
+    for pair in pairs:
+        by_query.setdefault(pair.query_id or pair.query, []).append(pair)
+    groups = []
+    for members in by_query.values():
+        positives = tuple(ScoredDocument(p.document, p.score, p.doc_id) for p in members if p.score >= positive_threshold)
+        negatives = tuple(ScoredDocument(p.document, p.score, p.doc_id) for p in members if p.score < positive_threshold)
+        if positives:
+            groups.append(MultiPositiveGroup(members[0].query, positives, negatives, members[0].query_id))
+    return groups
