@@ -33,5 +33,5 @@ def main() -> None:
     try:
         app()
     except InputError as error:
-        error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)
