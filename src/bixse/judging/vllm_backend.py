@@ -1,0 +1,94 @@
+"""LLM judge on vLLM (GPU throughput): the same prompts and read-out as ``LLMJudge``.
+
+vLLM is optional and imported only when this judge is built; without it, building one is
+an ``InputError`` saying how to install it. Generation is one token at temperature 0 with
+the top ``top_logprobs`` log-probabilities; labels outside them count as probability 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bixse.errors import InputError
+from bixse.judging.base import Judge, Judgement, Pair, Skipped
+from bixse.judging.identity import model_fingerprint
+from bixse.judging.llm import render_prompt
+from bixse.judging.prompts import JudgeMode, PromptTemplate, default_prompt
+from bixse.judging.scoring import judgement_from_label_logprobs, label_token_ids, logsumexp
+
+
+class VLLMJudge(Judge):
+    """Graded or yes/no relevance with vLLM's offline engine (``vllm.LLM``).
+
+    ``engine_options`` go to ``vllm.LLM`` (``tensor_parallel_size``, ``gpu_memory_utilization``,
+    ``max_model_len``...).
+
+    Example::
+
+        judge = VLLMJudge("Qwen/Qwen2.5-7B-Instruct", gpu_memory_utilization=0.8)
+    """
+
+    kind = "vllm"
+    family = "llm"
+    default_batch_size = 256
+
+    def __init__(self, model: str, *, mode: JudgeMode | None = None, max_grade: int = 3,
+                 prompt: PromptTemplate | None = None, max_document_tokens: int = 512, max_query_tokens: int = 64,
+                 top_logprobs: int = 20, identity: str | None = None, trust_remote_code: bool = False,
+                 **engine_options: Any) -> None:
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise InputError("the vllm judge needs vLLM and a GPU: pip install vllm "
+                             "(or use --judge llm for transformers, or --judge http against a vLLM server)",
+                             field="judge") from None
+        if not model:
+            raise InputError("a vllm judge needs --model", field="model")
+        if prompt is not None and mode is not None and prompt.mode != mode:
+            raise InputError(f"the prompt is a {prompt.mode!r} prompt but mode is {mode!r}", field="mode")
+        self.prompt = prompt or default_prompt(mode or "grade")
+        self.mode, self.max_grade = self.prompt.mode, max_grade
+        self.labels = self.prompt.labels(max_grade)
+        self.model_name_or_path = str(model)
+        self.max_document_tokens, self.max_query_tokens = max_document_tokens, max_query_tokens
+        self.top_logprobs, self.trust_remote_code, self.engine_options = top_logprobs, trust_remote_code, engine_options
+        self.name = Path(str(model)).name if Path(str(model)).exists() else str(model).rstrip("/").split("/")[-1]
+        self.prompt_version = self.prompt.key
+        self._model_identity = identity or model_fingerprint(model)
+        self._llm: Any = None
+
+    @property
+    def identity(self) -> str:
+        return (f"vllm:{self._model_identity}|mode={self.mode}|max_grade={self.max_grade}"
+                f"|doc_tokens={self.max_document_tokens}|query_tokens={self.max_query_tokens}"
+                f"|top_logprobs={self.top_logprobs}")
+
+    def _load(self) -> None:
+        import vllm
+
+        self._llm = vllm.LLM(model=self.model_name_or_path, trust_remote_code=self.trust_remote_code,
+                             **self.engine_options)
+        self._tokenizer = self._llm.get_tokenizer()
+        self._label_ids = label_token_ids(self._tokenizer, self.labels)
+
+    def judge(self, pairs: Sequence[Pair]) -> list[Judgement | Skipped]:
+        import vllm
+
+        if not pairs:
+            return []
+        if self._llm is None:
+            self._load()
+        prompts = [render_prompt(self._tokenizer, self.prompt, query, document, max_grade=self.max_grade,
+                                 max_query_tokens=self.max_query_tokens, max_document_tokens=self.max_document_tokens)
+                   for query, document in pairs]
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
+        outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        results: list[Judgement | Skipped] = []
+        for output in outputs:
+            top = output.outputs[0].logprobs[0]  # token id -> Logprob(logprob=..., ...)
+            label_logprobs = {label: logsumexp(top[i].logprob for i in ids if i in top)
+                              for label, ids in self._label_ids.items()}
+            results.append(judgement_from_label_logprobs(label_logprobs, self.labels))
+        return results

@@ -1,0 +1,136 @@
+"""The transformers LLM judge on tiny random causal LMs: read-out, left padding, templates,
+truncation, identity. One slow test runs the real offline SmolLM2."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from bixse.errors import InputError
+from bixse.judging import LLMJudge
+from bixse.judging.base import Judgement
+
+PAIRS = [
+    ("what is a shock wave", "A shock wave is a thin region of abrupt change in pressure."),
+    ("boundary layer transition on a flat plate at high mach number with heat transfer",
+     "Heat transfer measurements."),
+    ("flutter", "Panel flutter of thin plates in supersonic flow is studied with piston theory " * 3),
+]
+
+
+def hand_judgement(model_dir, text: str, label_ids: dict[str, list[int]], max_grade: int | None) -> dict[str, float]:
+    """The read-out recomputed by hand: one unpadded forward pass, softmax, renormalise."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=not tokenizer.chat_template)["input_ids"]
+    with torch.no_grad():
+        probs = torch.softmax(model(input_ids=ids).logits[0, -1].double(), dim=-1)
+    raw = {label: float(sum(probs[i] for i in token_ids)) for label, token_ids in label_ids.items()}
+    mass = sum(raw.values())
+    distribution = {label: p / mass for label, p in raw.items()}
+    score = (sum(int(label) * p for label, p in distribution.items()) / max_grade if max_grade
+             else distribution["yes"])
+    return {"score": score, "mass": mass, **distribution}
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_gpt2_dir"])
+def test_grade_readout_matches_hand_computation(fixture, request) -> None:
+    model_dir = request.getfixturevalue(fixture)
+    judge = LLMJudge(model_dir, max_document_tokens=32)
+    results = judge.judge(PAIRS)
+    for (query, document), result in zip(PAIRS, results):
+        assert isinstance(result, Judgement)
+        expected = hand_judgement(model_dir, judge.render(query, document), judge._label_ids, max_grade=3)
+        assert result.score == pytest.approx(expected["score"], abs=1e-4)
+        assert result.extras["label_mass"] == pytest.approx(expected["mass"], rel=1e-3)
+        assert sum(result.distribution.values()) == pytest.approx(1.0)
+        for label in "0123":
+            assert result.distribution[label] == pytest.approx(expected[label], abs=1e-4)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_gpt2_dir"])
+def test_left_padded_batch_scores_like_one_at_a_time(fixture, request) -> None:
+    judge = LLMJudge(request.getfixturevalue(fixture), max_document_tokens=48)
+    texts = [judge.render(q, d) for q, d in PAIRS]
+    lengths = {len(judge._tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts}
+    assert len(lengths) > 1, "the pairs must need padding for this test to mean anything"
+    batched = [j.score for j in judge.judge(PAIRS)]
+    alone = [judge.judge([pair])[0].score for pair in PAIRS]
+    assert batched == pytest.approx(alone, abs=1e-5)
+    assert judge._tokenizer.padding_side == "left"
+
+
+def test_yes_no_mode(tiny_llama_dir) -> None:
+    judge = LLMJudge(tiny_llama_dir, mode="yesno")
+    result = judge.judge(PAIRS[:1])[0]
+    expected = hand_judgement(tiny_llama_dir, judge.render(*PAIRS[0]), judge._label_ids, max_grade=None)
+    assert result.score == pytest.approx(expected["score"], abs=1e-4)
+    assert result.score == pytest.approx(result.distribution["yes"])
+    assert "yesno" in judge.identity and judge.prompt_version.startswith("relevance-yesno/")
+
+
+def test_chat_template_when_present_plain_prompt_otherwise(tiny_llama_dir, tiny_gpt2_dir) -> None:
+    chat = LLMJudge(tiny_llama_dir).render("q text", "d text")
+    assert chat.startswith("<|im_start|>system") and chat.endswith("<|im_start|>assistant\n")
+    plain = LLMJudge(tiny_gpt2_dir).render("q text", "d text")
+    assert "<|im_start|>" not in plain and plain.endswith("Answer:") and "Query: q text" in plain
+
+
+def test_documents_and_queries_truncated_to_token_budget(tiny_llama_dir) -> None:
+    judge = LLMJudge(tiny_llama_dir, max_document_tokens=10, max_query_tokens=4)
+    document = " ".join(f"word{i}" for i in range(500))
+    rendered = judge.render("alpha beta gamma delta epsilon zeta eta", document)
+    passage = rendered.split("Passage: ")[1].split("\n")[0]
+    assert len(judge._tokenizer(passage, add_special_tokens=False)["input_ids"]) <= 10
+    assert passage.startswith("word0") and "word400" not in rendered
+    query = rendered.split("Query: ")[1].split("\n")[0]
+    assert len(judge._tokenizer(query, add_special_tokens=False)["input_ids"]) <= 4
+    short = judge.render("q", "short document")
+    assert "Passage: short document" in short
+
+
+def test_identity_tracks_weights_and_settings(tiny_llama_dir, tmp_path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_llama_dir, copy)
+    before = LLMJudge(copy).identity
+    assert LLMJudge(copy).identity == before
+    assert LLMJudge(copy, max_grade=4).identity != before
+    assert LLMJudge(copy, max_document_tokens=100).identity != before
+    weights = copy / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert LLMJudge(copy).identity != before, "new weights must not reuse cached labels"
+
+
+def test_bad_options_are_input_errors(tiny_llama_dir, tmp_path) -> None:
+    with pytest.raises(InputError, match="GGUF file does not exist"):
+        LLMJudge(tmp_path / "missing.gguf")
+    with pytest.raises(InputError, match="precision"):
+        LLMJudge(tiny_llama_dir, precision="fp8")
+    with pytest.raises(InputError, match="max grade"):
+        LLMJudge(tiny_llama_dir, max_grade=12)
+
+
+def test_bf16_autocast_stays_close_to_fp32(tiny_llama_dir) -> None:
+    fp32 = [j.score for j in LLMJudge(tiny_llama_dir).judge(PAIRS)]
+    bf16 = [j.score for j in LLMJudge(tiny_llama_dir, precision="bf16").judge(PAIRS)]
+    assert bf16 == pytest.approx(fp32, abs=0.02)
+
+
+@pytest.mark.slow
+def test_offline_smollm2_judge(smollm2_judge) -> None:
+    results = smollm2_judge.judge(PAIRS[:2])
+    for result in results:
+        assert isinstance(result, Judgement) and 0.0 <= result.score <= 1.0
+        assert sum(result.distribution.values()) == pytest.approx(1.0)
+        assert 0.0 < result.extras["label_mass"] <= 1.0
+        assert math.isclose(result.score, sum(int(g) * p for g, p in result.distribution.items()) / 3,
+                            abs_tol=1e-9)
+    assert smollm2_judge.identity.startswith("llm:SmolLM2-135M-Instruct.Q4_1@")
+    assert smollm2_judge.source == "llm:SmolLM2-135M-Instruct.Q4_1"
