@@ -3,6 +3,8 @@ truncation, identity. One slow test runs the real offline SmolLM2."""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import os
 
@@ -22,10 +24,15 @@ PAIRS = [
 ]
 
 
+@functools.lru_cache(maxsize=4)
+def load_plain(model_dir) -> tuple:
+    """The model and tokenizer loaded directly with transformers, not through the judge."""
+    return AutoTokenizer.from_pretrained(model_dir), AutoModelForCausalLM.from_pretrained(model_dir).eval()
+
+
 def hand_judgement(model_dir, text: str, label_ids: dict[str, list[int]], max_grade: int | None) -> dict[str, float]:
     """The read-out recomputed by hand: one unpadded forward pass, softmax, renormalise."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tokenizer, model = load_plain(model_dir)
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=not tokenizer.chat_template)["input_ids"]
     with torch.no_grad():
         probs = torch.softmax(model(input_ids=ids).logits[0, -1].double(), dim=-1)
@@ -124,13 +131,37 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_llama_dir) -> None:
 
 
 @pytest.mark.slow
-def test_offline_smollm2_judge(smollm2_judge) -> None:
-    results = smollm2_judge.judge(PAIRS[:2])
-    for result in results:
-        assert isinstance(result, Judgement) and 0.0 <= result.score <= 1.0
-        assert sum(result.distribution.values()) == pytest.approx(1.0)
-        assert 0.0 < result.extras["label_mass"] <= 1.0
-        assert math.isclose(result.score, sum(int(g) * p for g, p in result.distribution.items()) / 3,
-                            abs_tol=1e-9)
+def test_offline_smollm2_judge_through_bixse_judge(smollm2_judge, cranfield, tmp_path, monkeypatch) -> None:
+    """`bixse judge` with the offline default on two Cranfield candidates, export and agreement.
+    The CLI gets the session's loaded SmolLM2 (one ~25 s load per session) in place of a fresh one."""
+    from typer.testing import CliRunner
+
+    import bixse.cli.judge as judge_cli
+    from bixse.cli import app
+    from bixse.judging import LabelCache
+    from bixse.judging.runner import pair_key
+    from bixse.mining import Candidate, write_candidates
+
+    built = judge_cli.get_judge("llm")
+    assert built.identity.replace("doc_tokens=256", "doc_tokens=96") == smollm2_judge.identity
+    monkeypatch.setattr(judge_cli, "get_judge", lambda kind, **options: smollm2_judge)
+    write_candidates(tmp_path / "c.jsonl", [Candidate("1", "51", 1, 9.0), Candidate("1", "100", 2, 8.0)])
+    result = CliRunner().invoke(app, ["judge", "-i", str(tmp_path / "c.jsonl"), "-c", "cranfield", "--cache",
+                                      str(tmp_path / "labels.sqlite"), "-o", str(tmp_path / "graded.jsonl"),
+                                      "--agreement", str(tmp_path / "agreement.json")])
+    assert result.exit_code == 0, result.output
+    assert "2 pairs (llm:SmolLM2-135M-Instruct.Q4_1): 0 cached, 2 judged now" in result.output
+    exported = [json.loads(line) for line in (tmp_path / "graded.jsonl").read_text().splitlines()]
+    assert [(p["query_id"], p["doc_id"], p["source"]) for p in exported] == [
+        ("1", "51", "llm:SmolLM2-135M-Instruct.Q4_1"), ("1", "100", "llm:SmolLM2-135M-Instruct.Q4_1")]
+    with LabelCache(tmp_path / "labels.sqlite") as cache:
+        for pair in exported:
+            judgement = cache.get_many(smollm2_judge, [pair_key(pair["query"], pair["document"])]).popitem()[1]
+            assert sum(judgement.distribution.values()) == pytest.approx(1.0)
+            assert 0.0 < judgement.extras["label_mass"] <= 1.0
+            assert math.isclose(pair["score"], sum(int(g) * p for g, p in judgement.distribution.items()) / 3,
+                                abs_tol=1e-9)
+            assert pair["grade"] == int(max(judgement.distribution, key=judgement.distribution.get))
+    agreement = json.loads((tmp_path / "agreement.json").read_text())
+    assert agreement["labelled"] == 2 and agreement["views"]["all_candidates"]["relevant"] == 1  # 51 is relevant, 100 unjudged
     assert smollm2_judge.identity.startswith("llm:SmolLM2-135M-Instruct.Q4_1@")
-    assert smollm2_judge.source == "llm:SmolLM2-135M-Instruct.Q4_1"

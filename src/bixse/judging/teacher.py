@@ -61,7 +61,7 @@ def map_cosine(cosine: float, mapping: CosineMapping) -> float:
 def _autocast(precision: Precision, device: str):  # type: ignore[no-untyped-def]
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" and device == "cpu" else nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
 class BiEncoderJudge(Judge):
@@ -137,7 +137,7 @@ class CrossEncoderJudge(Judge):
     family = "teacher"
     default_batch_size = 32
 
-    def __init__(self, model: str | Path, *, device: str = "cpu", precision: Precision = "fp32",
+    def __init__(self, model: str | Path | None = None, *, device: str = "cpu", precision: Precision = "fp32",
                  max_length: int | None = 512, identity: str | None = None, trust_remote_code: bool = False) -> None:
         if model is None:
             raise InputError("a cross-encoder judge needs --model (a CrossEncoder folder or hub id)", field="model")

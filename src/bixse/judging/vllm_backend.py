@@ -34,7 +34,7 @@ class VLLMJudge(Judge):
     family = "llm"
     default_batch_size = 256
 
-    def __init__(self, model: str, *, mode: JudgeMode | None = None, max_grade: int = 3,
+    def __init__(self, model: str | None = None, *, mode: JudgeMode | None = None, max_grade: int = 3,
                  prompt: PromptTemplate | None = None, max_document_tokens: int = 512, max_query_tokens: int = 64,
                  top_logprobs: int = 20, identity: str | None = None, trust_remote_code: bool = False,
                  **engine_options: Any) -> None:

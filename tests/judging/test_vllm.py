@@ -1,0 +1,71 @@
+"""The vLLM backend's read-out against a stand-in ``vllm`` module (vLLM needs a GPU): prompts,
+sampling parameters and the grade distribution from top log-probabilities, by hand."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from dataclasses import dataclass
+
+import pytest
+
+from bixse.errors import InputError
+from bixse.judging import VLLMJudge, get_judge
+
+
+@dataclass
+class Logprob:
+    logprob: float
+
+
+def fake_vllm(tokenizer_dir, top_by_text: dict[str, float]) -> types.ModuleType:
+    """A ``vllm`` module whose engine answers every prompt with ``top_by_text`` (token text -> log-prob)."""
+    from transformers import AutoTokenizer
+
+    module = types.ModuleType("vllm")
+
+    class LLM:
+        last: LLM | None = None
+
+        def __init__(self, model: str, trust_remote_code: bool = False, **options) -> None:
+            self.model, self.options = model, options
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+            LLM.last = self
+
+        def get_tokenizer(self):
+            return self.tokenizer
+
+        def generate(self, prompts, params, use_tqdm=True):
+            self.prompts, self.params = prompts, params
+            top = {self.tokenizer.convert_tokens_to_ids(t): Logprob(lp) for t, lp in top_by_text.items()}
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(logprobs=[top])]) for _ in prompts]
+
+    module.LLM = LLM
+    module.SamplingParams = lambda **params: params
+    return module
+
+
+def test_vllm_grade_readout(smollm2_tokenizer_dir, monkeypatch) -> None:
+    vllm = fake_vllm(smollm2_tokenizer_dir, {"2": -0.5, "3": -1.0, "Hello": -0.2})
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    judge = VLLMJudge("org/some-7b-instruct", gpu_memory_utilization=0.5, max_document_tokens=8)
+    results = judge.judge([("shock waves", "word " * 100), ("flutter", "panel flutter")])
+    p2, p3 = math.exp(-0.5), math.exp(-1.0)
+    # Grades 0 and 1 are outside the top log-probabilities: probability 0.
+    expected = (2 * p2 + 3 * p3) / (p2 + p3) / 3
+    assert [r.score for r in results] == pytest.approx([expected, expected], abs=1e-12)
+    assert results[0].distribution == pytest.approx({"0": 0.0, "1": 0.0, "2": p2 / (p2 + p3), "3": p3 / (p2 + p3)})
+    engine = vllm.LLM.last
+    assert engine.options == {"gpu_memory_utilization": 0.5}
+    assert engine.params == {"max_tokens": 1, "temperature": 0.0, "logprobs": 20}
+    assert engine.prompts[0].startswith("<|im_start|>system") and engine.prompts[0].endswith("<|im_start|>assistant\n")
+    assert engine.prompts[0].count("word") == 8, "documents cut to the token budget"
+    assert judge.identity.startswith("vllm:org/some-7b-instruct@default|mode=grade")
+    assert judge.source == "llm:some-7b-instruct"
+
+
+def test_without_vllm_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
+    with pytest.raises(InputError, match="pip install vllm"):
+        get_judge("vllm", model="org/model")
