@@ -69,3 +69,17 @@ def test_smart_reader_joins_lines_and_numbers_queries():
     assert empty == ["2"]
     queries = read_smart_queries([".I 001", ".W", "q one", ".I 004", ".W", "q two"], "y", number_in_file_order=True)
     assert queries == {"1": "q one", "2": "q two"}
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    from bixse.io import atomic_write
+
+    with open(tmp_path / "plain.txt", "w") as handle:
+        handle.write("x")
+    with atomic_write(tmp_path / "atomic.txt") as handle:
+        handle.write("x")
+    mode = lambda name: stat.S_IMODE(os.stat(tmp_path / name).st_mode)  # noqa: E731
+    assert mode("atomic.txt") == mode("plain.txt")

@@ -5,11 +5,12 @@ import json
 from typer.testing import CliRunner
 
 from bixse.cli import app
+from bixse.collections import write_trec_qrels
 
 runner = CliRunner()
 
 
-def test_eval_models_then_eval_the_written_runs(tiny_model_path, tmp_path):
+def test_eval_models_then_eval_the_written_runs(tiny_model_path, cranfield, tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["eval", "-m", "bm25", "-m", str(tiny_model_path), "--split", "dev",
                                  "-o", str(out), "--cache-dir", str(tmp_path / "cache"), "--resamples", "300",
@@ -25,6 +26,17 @@ def test_eval_models_then_eval_the_written_runs(tiny_model_path, tmp_path):
     assert rescored.exit_code == 0, rescored.output
     bm25_ndcg = next(m for m in record["models"] if m["name"] == "bm25")["aggregate"]["nDCG@10"]
     assert f"{bm25_ndcg:.3f}" in rescored.output
+
+    write_trec_qrels(tmp_path / "dev.qrels", cranfield.subset("dev").qrels)
+    from_files = runner.invoke(app, ["eval", "--run", str(out / "runs" / "bm25.trec"), "--run",
+                                     str(out / "runs" / "tiny-bert.trec"), "--qrels", str(tmp_path / "dev.qrels"),
+                                     "--relevance-threshold", "2", "--resamples", "300", "-o", str(tmp_path / "files")])
+    assert from_files.exit_code == 0, from_files.output
+    files_record = json.loads((tmp_path / "files" / "results.json").read_text())
+    for model in record["models"]:
+        rescored_model = next(m for m in files_record["models"] if m["name"] == model["name"])
+        for measure, value in model["aggregate"].items():
+            assert abs(rescored_model["aggregate"][measure] - value) < 1e-6  # TREC files round scores to 1e-6
 
 
 def test_search_prints_hits_with_titles():

@@ -82,3 +82,38 @@ def test_bad_measures_and_qrels_are_input_errors():
         evaluate_run(RUN, QRELS, ["MAP", "MAP"])
     with pytest.raises(InputError, match="no query in the qrels"):
         evaluate_run(RUN, {"q4": {"d8": 0}})
+
+
+def test_agrees_with_pytrec_eval_on_random_graded_runs():
+    import numpy as np
+    import pytrec_eval
+
+    rng = np.random.default_rng(0)
+    qrels, run = {}, {}
+    for q in range(40):
+        judged = rng.choice(300, size=25, replace=False)
+        qrels[f"q{q}"] = {f"d{d}": int(g) for d, g in zip(judged, rng.integers(0, 5, size=25))}
+        qrels[f"q{q}"][f"d{judged[0]}"] = 3  # every query has a relevant document
+        retrieved = rng.choice(300, size=120, replace=False)
+        run[f"q{q}"] = {f"d{d}": float(s) for d, s in zip(retrieved, rng.permutation(120))}
+    ours = evaluate_run(run, qrels, relevance_threshold=2)
+    top10 = {q: dict(sorted(docs.items(), key=lambda item: -item[1])[:10]) for q, docs in run.items()}
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100", "map"}, relevance_level=2).evaluate(run)
+    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}, relevance_level=2).evaluate(top10)
+    for q in qrels:
+        assert ours.per_query["nDCG@10"][q] == pytest.approx(full[q]["ndcg_cut_10"], abs=1e-9)
+        assert ours.per_query["R@100"][q] == pytest.approx(full[q]["recall_100"], abs=1e-9)
+        assert ours.per_query["MAP"][q] == pytest.approx(full[q]["map"], abs=1e-9)
+        assert ours.per_query["MRR@10"][q] == pytest.approx(rr[q]["recip_rank"], abs=1e-9)
+
+
+def test_score_ties_are_broken_as_trec_eval_does_for_every_measure():
+    # trec_eval orders equal scores by doc id descending: "b" ranks before "a", "k" before "j"...
+    qrels = {"q1": {"a": 1}}
+    tied = {"q1": {"a": 1.0, "b": 1.0}}
+    result = evaluate_run(tied, qrels, ["MRR@10", "MRR", "nDCG@10"])
+    assert result.per_query["MRR@10"]["q1"] == result.per_query["MRR"]["q1"] == 0.5
+    assert result.per_query["nDCG@10"]["q1"] == pytest.approx(1 / log2(3))
+    eleven = {"q1": {doc: 1.0 for doc in "abcdefghijk"}}  # "a" is 11th: outside the top 10
+    assert evaluate_run(eleven, qrels, ["MRR@10"]).per_query["MRR@10"]["q1"] == 0.0
+    assert evaluate_run(eleven, qrels, ["MRR@11"]).per_query["MRR@11"]["q1"] == pytest.approx(1 / 11)

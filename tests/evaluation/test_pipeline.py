@@ -1,6 +1,8 @@
 """End to end: models on a Cranfield split -> runs, scores, comparison, report files; scoring
 the written run files again gives the same numbers."""
 
+import json
+
 import pytest
 from sentence_transformers import SentenceTransformer
 
@@ -23,6 +25,8 @@ def test_evaluate_models_writes_runs_and_reports(tiny_model_path, cranfield, tmp
                                  cache_dir=tmp_path / "cache", n_resamples=500, show_progress=False)
     assert comparison.names == ["bm25", "tiny-bert"] and comparison.baseline == "bm25"
     assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "chart.png").is_file()
+    settings = json.loads((tmp_path / "out" / "results.json").read_text())["settings"]
+    assert settings["precision"] == "fp32" and settings["search"] == "exact"  # "auto" resolved on a CPU
     run = read_trec_run(tmp_path / "out" / "runs" / "tiny-bert.trec")
     assert len(run) == 75 and all(len(docs) == 100 for docs in run.values())
     test_qrels = cranfield.subset("test").qrels

@@ -34,9 +34,11 @@ def test_write_report_writes_all_three_files(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_rich_tables_render_scores_and_tests():
-    console = Console(record=True, width=120)
+def test_rich_tables_render_scores_and_tests_whole_at_80_columns():
+    console = Console(record=True, width=80)
     for table in rich_tables(comparison(), "toy"):
         console.print(table)
     text = console.export_text()
-    assert "poor (baseline)" in text and "1.000†" in text and "p rand. (Holm)" in text
+    assert "poor (baseline)" in text and "1.000†" in text and "p rand." in text and "(Holm)" in text
+    assert "…" not in text  # no number or name cut short in a plain 80-column terminal
+    assert "+1.000" in text and "[+1.000, +1.000]" in text  # MRR@10 delta and its CI

@@ -69,3 +69,19 @@ def test_bad_inputs():
         paired_randomization_test([0.1], [0.2])
     with pytest.raises(InputError, match="confidence"):
         bootstrap_ci([0.1, 0.2], confidence=1.5)
+
+
+def test_randomization_test_matches_scipys_exact_permutation_test():
+    rng = np.random.default_rng(4)
+    a, b = rng.uniform(size=10), rng.uniform(size=10)
+    exact = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
+                                   permutation_type="samples", n_resamples=np.inf, alternative="two-sided").pvalue
+    assert paired_randomization_test(a, b, n_resamples=20_000, seed=1) == pytest.approx(exact, abs=0.01)
+
+
+def test_bootstrap_ci_matches_scipys_percentile_bootstrap():
+    values = np.random.default_rng(5).beta(2, 5, size=120)  # skewed, like per-query nDCG
+    ours = bootstrap_ci(values, 0.95, n_resamples=20_000)
+    theirs = stats.bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=20_000, method="percentile",
+                             random_state=np.random.default_rng(6)).confidence_interval
+    assert ours == pytest.approx((theirs.low, theirs.high), abs=0.002)

@@ -75,7 +75,11 @@ def test_model_saved_over_the_same_folder_misses_the_cache(tiny_model_path, corp
     by_name = DenseRetriever(str(folder), corpus, cache_dir=tmp_path / "cache", show_progress=False)
     assert by_name.cache is not None  # a model given by name caches by default
     by_name.document_embeddings
-    assert DenseRetriever(str(folder), corpus, cache_dir=tmp_path / "cache", show_progress=False).document_embeddings is not None
+    assert by_name.cache_hit is False
+    second_run = DenseRetriever(str(folder), corpus, cache_dir=tmp_path / "cache", show_progress=False)
+    second_calls = counting(second_run.model)
+    np.testing.assert_array_equal(second_run.document_embeddings, by_name.document_embeddings)
+    assert second_run.cache_hit is True and second_calls["texts"] == 0  # a second run re-encodes nothing
     retrained = SentenceTransformer(str(folder), device="cpu")
     with torch.no_grad():
         for parameter in retrained.parameters():

@@ -7,6 +7,8 @@ Conventions, stated because numbers are compared across papers:
   gives Burges et al.'s 2^grade - 1 variant instead.
 - **Binary measures** (MRR@k, R@k, MAP, P@k) count a document relevant when its grade is
   ``>= relevance_threshold`` (default 1: any positive grade; on Cranfield, Cleverdon grades 1-4).
+- **Ties** in a run's scores are broken as trec_eval breaks them (doc id descending), for
+  every measure, MRR@k included.
 - **Queries**: the ones in the qrels with at least one relevant document (grade >= threshold);
   a query missing from the run scores 0; run queries absent from the qrels are ignored. MAP is
   computed over the retrieved list (so MAP@top_k of the run).
@@ -22,6 +24,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 from bixse.collections import Qrels, Run
@@ -111,6 +114,33 @@ class EvaluationResult:
                    ndcg_gain=record.get("ndcg_gain", "linear"), skipped_queries=tuple(record.get("skipped_queries", ())))
 
 
+def _by_run_depth(measure_objects: Mapping[str, Any]) -> dict[int | None, dict[str, Any]]:
+    """Group measures by the run depth they are computed on (None: the whole run).
+
+    trec_eval's ``recip_rank`` has no cutoff, so ir_measures would send RR@k to its MS MARCO
+    provider, which breaks score ties by doc id *ascending* (trec_eval: descending) and runs in
+    Python. RR@k is instead trec_eval's ``recip_rank`` on the run cut at rank k: the same
+    value, with the tie order every other measure here uses.
+    """
+    import ir_measures
+
+    groups: dict[int | None, dict[str, Any]] = {}
+    for display, measure in measure_objects.items():
+        depth = None
+        if measure.NAME == "RR" and "cutoff" in measure.params:
+            params = {key: value for key, value in measure.params.items() if key != "cutoff"}
+            depth, measure = int(measure.params["cutoff"]), ir_measures.measures.RR(**params)
+        groups.setdefault(depth, {})[display] = measure
+    return groups
+
+
+def _trec_eval_top_k(run: Run, k: int) -> Run:
+    """Each query's first ``k`` documents in trec_eval's order: score descending, ties by doc id
+    descending."""
+    return {q: dict(sorted(docs.items(), key=itemgetter(1, 0), reverse=True)[:k])
+            for q, docs in run.items()}
+
+
 def evaluate_run(
     run: Run,
     qrels: Qrels,
@@ -137,21 +167,29 @@ def evaluate_run(
     if not evaluated:
         raise InputError(f"no query in the qrels has a document with grade >= {relevance_threshold}",
                          field="relevance_threshold")
-    skipped = tuple(q for q in qrels if q not in set(evaluated))
+    evaluated_set = set(evaluated)
+    skipped = tuple(q for q in qrels if q not in evaluated_set)
     grades = sorted({g for q in evaluated for g in qrels[q].values()})
     measure_objects = {m: to_ir_measure(m, relevance_threshold, ndcg_gain, grades) for m in measures}
     evaluated_qrels = {q: qrels[q] for q in evaluated}
     evaluated_run = {q: run[q] for q in evaluated if q in run and run[q]}
     per_query: dict[str, dict[str, float]] = {m: dict.fromkeys(evaluated, 0.0) for m in measures}
-    by_measure = {measure: display for display, measure in measure_objects.items()}
-    if evaluated_run:
+    for depth, group in _by_run_depth(measure_objects).items():
+        if not evaluated_run:
+            break
+        scored_run = evaluated_run if depth is None else _trec_eval_top_k(evaluated_run, depth)
+        # Providers yield the measure objects they were given; matching by identity avoids
+        # hashing a measure (its repr) once per query and measure.
+        by_identity = {id(measure): display for display, measure in group.items()}
+        by_value = {measure: display for display, measure in group.items()}
         try:
-            metrics = list(ir_measures.iter_calc(list(measure_objects.values()), evaluated_qrels, evaluated_run))
+            metrics = list(ir_measures.iter_calc(list(group.values()), evaluated_qrels, scored_run))
         except ValueError as error:  # e.g. a parameter combination no provider implements
             raise InputError(str(error), field="measures") from None
         for metric in metrics:
-            if metric.query_id in per_query[by_measure[metric.measure]]:
-                per_query[by_measure[metric.measure]][metric.query_id] = float(metric.value)
+            display = by_identity.get(id(metric.measure)) or by_value[metric.measure]
+            if metric.query_id in per_query[display]:
+                per_query[display][metric.query_id] = float(metric.value)
     aggregate = {m: math.fsum(values.values()) / len(values) for m, values in per_query.items()}
     return EvaluationResult(name=name, aggregate=aggregate, per_query=per_query, measures=tuple(measures),
                             relevance_threshold=relevance_threshold, ndcg_gain=ndcg_gain, skipped_queries=skipped)

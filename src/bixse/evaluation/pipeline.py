@@ -129,7 +129,7 @@ def evaluate_models(
 
     >>> comparison = evaluate_models(["bm25", "all-MiniLM-L6-v2"], "cranfield", "test")  # doctest: +SKIP
     """
-    from bixse.retrieval import get_retriever
+    from bixse.retrieval import DenseRetriever, get_retriever
     from bixse.retrieval.dense import display_name
 
     if not models:
@@ -139,19 +139,26 @@ def evaluate_models(
     depth = top_k or depth_needed(measures)
     names = _unique_names([display_name(m) for m in models])
     results = []
+    # What the dense models actually ran with ("auto" precision resolved), for the report.
+    dense_settings: dict[str, set[str]] = {"search": set(), "precision": set(), "batch_size": set()}
     for model, name in zip(models, names, strict=True):
         is_bm25 = isinstance(model, str) and model.lower() == "bm25"
         options = {"show_progress": retriever_options.get("show_progress")} if is_bm25 else {
             **retriever_options, "label": name}
-        run = get_retriever(model, loaded.corpus, **options).search(subset.queries, depth)
+        retriever = get_retriever(model, loaded.corpus, **options)
+        if isinstance(retriever, DenseRetriever):
+            for key, value in (("search", retriever.search_method), ("precision", retriever.precision),
+                               ("batch_size", retriever.batch_size)):
+                dense_settings[key].add(str(value))
+        run = retriever.search(subset.queries, depth)
         if output_dir is not None:
             write_trec_run(Path(output_dir) / "runs" / f"{_file_stem(name)}.trec", run, tag=_file_stem(name))
         results.append(evaluate_run(run, subset.qrels, measures, relevance_threshold=relevance_threshold,
                                     ndcg_gain=ndcg_gain, name=name))
     comparison = compare(results, baseline, confidence=confidence, n_resamples=n_resamples, seed=seed)
     if output_dir is not None:
-        settings = {"collection": loaded.name, "split": split, "top_k": depth,
-                    **{k: v for k, v in retriever_options.items() if k in ("search", "precision", "batch_size")}}
+        settings = {"collection": loaded.name, "split": split, "top_k": depth}
+        settings.update({key: ", ".join(sorted(values)) for key, values in dense_settings.items() if values})
         write_report(comparison, output_dir, f"{loaded.name} / {split}", settings)
     return comparison
 

@@ -53,9 +53,11 @@ def rich_tables(comparison: Comparison, title: str = "evaluation") -> list[Table
     if comparison.tests:
         tests = Table(title=f"vs baseline '{comparison.baseline}'")
         # Raw p-values are in the Markdown and JSON reports; the terminal shows the adjusted ones.
-        for column in ("model", "measure", "Δ", f"{comparison.confidence:.0%} CI of Δ", "p t (Holm)",
-                       "p rand. (Holm)"):
-            tests.add_column(column, justify="left" if column in ("model", "measure") else "right", no_wrap=True)
+        # Two-line headers and a foldable model column keep every number whole at 80 columns.
+        tests.add_column("model", overflow="fold")
+        tests.add_column("measure", no_wrap=True)
+        for column in ("Δ", f"{comparison.confidence:.0%} CI\nof Δ", "p t-test\n(Holm)", "p rand.\n(Holm)"):
+            tests.add_column(column, justify="right", no_wrap=True)
         for test in comparison.tests:
             style = "green" if test.significant(comparison.alpha) and test.delta > 0 else (
                 "red" if test.significant(comparison.alpha) else None)
