@@ -36,6 +36,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from machine import describe_cpu  # noqa: E402  (bench/machine.py, beside this script)
 
 torch.set_num_threads(THREADS)
 
@@ -192,19 +193,6 @@ def bench_measures(num_queries: int = 10_000) -> dict[str, Any]:
     max_diff = max(abs(ours.per_query[m][q] - theirs[m][q]) for m in theirs for q in qrels)
     return {"queries": num_queries, "ours_s": ours_seconds, "pytrec_eval_s": theirs_seconds,
             "ratio": theirs_seconds / ours_seconds, "max_abs_diff": max_diff}
-
-
-def describe_cpu() -> str:
-    """Model name, core count and the matrix-math ISA extensions that decide bf16 speed."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
-    flag_line = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
-    flags = set(flag_line.group(1).split()) if flag_line else set()
-    extensions = [label for flag, label in (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
-                                            ("avx512_vnni", "VNNI"), ("amx_bf16", "AMX")) if flag in flags]
-    missing = "" if "amx_bf16" in flags else "; no AMX"
-    return (f"{name.group(1) if name else platform.processor()} ({', '.join(extensions) or 'no AVX-512'}{missing}), "
-            f"{os.cpu_count()} cores")
 
 
 def markdown(encoding: dict[str, Any], search: dict[str, Any], measures: dict[str, Any], load: float) -> str:

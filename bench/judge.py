@@ -35,6 +35,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
+from machine import describe_cpu  # noqa: E402  (bench/machine.py, beside this script)
 
 torch.set_num_threads(THREADS)
 
@@ -178,8 +179,8 @@ def main() -> None:
     llm_pairs = candidate_pairs(-(-args.llm_pairs // 8), 8)[:args.llm_pairs]
     teacher_pairs = candidate_pairs(-(-args.teacher_pairs // 20), 20)[:args.teacher_pairs]
     lines = [f"Run `.venv/bin/python bench/judge.py --write` ({platform.processor() or platform.machine()}, "
-             f"{THREADS} torch threads, torch {torch.__version__}). Machine: Xeon, 2 cores, AVX-512/AMX, no GPU; "
-             "2026-11-26. Pairs: Cranfield train queries' BM25 candidates.", ""]
+             f"{THREADS} torch threads, torch {torch.__version__}). Machine: {describe_cpu()}, no GPU; "
+             f"{time.strftime('%Y-%m-%d')}. Pairs: Cranfield train queries' BM25 candidates.", ""]
     load_before = os.getloadavg()[0]
     lines += bench_teacher(teacher_pairs) + [""]
     lines += bench_llm(llm_pairs)

@@ -27,6 +27,7 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+from machine import describe_cpu  # noqa: E402  (bench/machine.py, beside this script)
 
 torch.set_num_threads(THREADS)
 
@@ -126,9 +127,9 @@ def main() -> None:
         "rounds; peer: sentence-transformers 6.2 "
         "`MultipleNegativesRankingLoss.compute_loss_from_embeddings` (scale 20, cosine) on the same "
         f"tensors in the same run. torch {torch.__version__}, {THREADS} threads (last columns: "
-        "ratios at 1 thread). Machine: Xeon, "
-        "2 cores, AVX-512/AMX, no GPU, shared with other jobs (absolute ms are noisy, ratios less "
-        "so). Date: 2026-11-26. Run: `.venv/bin/python bench/losses.py --write`."
+        f"ratios at 1 thread). Machine: {describe_cpu()}, "
+        "no GPU, shared with other jobs (absolute ms are noisy, ratios less "
+        f"so). Date: {time.strftime('%Y-%m-%d')}. Run: `.venv/bin/python bench/losses.py --write`."
     )
     note = (
         "The MW loss compares every positive with every negative score of the batch (B x B*M "

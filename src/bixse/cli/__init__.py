@@ -25,8 +25,10 @@ error_console = Console(stderr=True)
 
 # Each command group lives in its own module and registers itself on `app` when imported.
 from bixse.cli import collection as _collection  # noqa: E402,F401
+from bixse.cli import demo as _demo  # noqa: E402,F401
 from bixse.cli import evaluate as _evaluate  # noqa: E402,F401
 from bixse.cli import judge as _judge  # noqa: E402,F401
+from bixse.cli import train as _train  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,21 @@
+"""What machine a benchmark ran on, in one line, read from the machine itself."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+
+def describe_cpu() -> str:
+    """Model name, core count and the matrix-math ISA extensions that decide bf16 speed."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flag_line = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
+    flags = set(flag_line.group(1).split()) if flag_line else set()
+    extensions = [label for flag, label in (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
+                                            ("avx512_vnni", "VNNI"), ("amx_bf16", "AMX")) if flag in flags]
+    missing = "" if "amx_bf16" in flags else "; no AMX"
+    return (f"{name.group(1) if name else platform.processor()} ({', '.join(extensions) or 'no AVX-512'}{missing}), "
+            f"{os.cpu_count()} cores")

@@ -1,0 +1,236 @@
+"""Training benchmark, against its peer run in the same process (2 torch threads):
+
+1. ``bixse train --loss bixse`` (``bixse.training.train``: layout rows, QueryBatchSampler, BiXSE
+   loss with its learnable bias) vs plain sentence-transformers training with
+   MultipleNegativesRankingLoss (``SentenceTransformerTrainer``, ``BatchSamplers.NO_DUPLICATES``,
+   (query, document) columns). Same model (packaged all-MiniLM-L6-v2), batch size, sequence
+   length, optimizer, fp32, and the same Cranfield train pairs (1,017 human-graded pairs).
+   Speed: median optimizer step time after the first steps (warm-up), per run; runs alternate
+   (MNRL, bixse, bixse, MNRL, ...) so load from other processes falls on both alike.
+   Memory: peak resident set size during ``trainer.train()`` minus the RSS when it began
+   (sampled every 5 ms), i.e. what training itself allocates (activations, gradients, Adam state).
+2. ``--precision``: BiXSE training in fp32 vs bf16 autocast (``--precision bf16``): steps/s, and
+   dev nDCG@10 (fp32 encoding, Cranfield dev split) after the same number of steps.
+
+Run: ``.venv/bin/python bench/train.py [--write] [--steps 16] [--repeats 2] [--precision]``
+(``--write`` puts the results into bench/README.md between the train markers).
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = 2
+for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[variable] = str(THREADS)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import torch  # noqa: E402
+
+torch.set_num_threads(THREADS)
+
+from transformers import TrainerCallback  # noqa: E402
+
+from bixse.collections import load  # noqa: E402
+from bixse.collections.training_data import qrels_to_graded_pairs  # noqa: E402
+from bixse.training import TrainConfig, train  # noqa: E402
+
+README = Path(__file__).with_name("README.md")
+WARMUP_STEPS = 3
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
+class Probe(TrainerCallback):
+    """Optimizer-step durations, and the peak RSS over ``trainer.train()`` relative to its start."""
+
+    def __init__(self) -> None:
+        self.step_seconds: list[float] = []
+        self.baseline = self.peak = 0
+        self._running = False
+        self._started = 0.0
+
+    def _sample(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.005)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        gc.collect()
+        self.baseline = self.peak = rss_bytes()
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.step_seconds.append(time.perf_counter() - self._started)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._running = False
+        self._thread.join()
+
+    @property
+    def steps_per_second(self) -> float:
+        return 1.0 / statistics.median(self.step_seconds[WARMUP_STEPS:])
+
+    @property
+    def peak_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+@dataclass
+class Setup:
+    steps: int
+    batch_size: int
+    max_seq_length: int
+    learning_rate: float = 1e-4
+
+
+def run_bixse(setup: Setup, workdir: Path, precision: str = "fp32") -> tuple[Probe, Path]:
+    probe = Probe()
+    config = TrainConfig(loss="bixse", batch_size=setup.batch_size, max_steps=setup.steps,
+                         max_seq_length=setup.max_seq_length, learning_rate=setup.learning_rate,
+                         precision=precision, dev_split=None, checkpoint_steps=10**9,
+                         logging_steps=setup.steps, output_dir=str(workdir / f"bixse-{precision}"), overwrite=True)
+    folder = train(config, callbacks=[probe])
+    return probe, folder
+
+
+def run_mnrl(setup: Setup, workdir: Path, pairs: list[Any]) -> Probe:
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from bixse.models import load_sentence_transformer
+
+    probe = Probe()
+    model = load_sentence_transformer("default", device="cpu")
+    model.max_seq_length = setup.max_seq_length
+    dataset = Dataset.from_dict({"anchor": [p.query for p in pairs], "positive": [p.document for p in pairs]})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(workdir / "mnrl"), per_device_train_batch_size=setup.batch_size, max_steps=setup.steps,
+        learning_rate=setup.learning_rate, warmup_steps=0.1, weight_decay=0.01, seed=0,
+        batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no", logging_steps=setup.steps,
+        report_to="none", use_cpu=True, disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
+                                         loss=losses.MultipleNegativesRankingLoss(model), callbacks=[probe])
+    trainer.train()
+    return probe
+
+
+def speed_and_memory(setup: Setup, repeats: int, workdir: Path) -> dict[str, list[Probe]]:
+    pairs = qrels_to_graded_pairs(load("cranfield"), "train")
+    probes: dict[str, list[Probe]] = {"mnrl": [], "bixse": []}
+    for repeat in range(repeats):
+        order = ("mnrl", "bixse") if repeat % 2 == 0 else ("bixse", "mnrl")
+        for name in order:
+            probe = run_mnrl(setup, workdir, pairs) if name == "mnrl" else run_bixse(setup, workdir)[0]
+            probes[name].append(probe)
+            print(f"{name:6s} run {repeat + 1}: {probe.steps_per_second:.3f} steps/s, "
+                  f"peak RSS +{probe.peak_mib:.0f} MiB", flush=True)
+            gc.collect()
+    return probes
+
+
+def precision_study(setup: Setup, workdir: Path) -> list[dict[str, Any]]:
+    from bixse.evaluation import evaluate_model
+
+    rows = []
+    for precision in ("fp32", "bf16"):
+        probe, folder = run_bixse(setup, workdir, precision)
+        scores = evaluate_model(str(folder), "cranfield", "dev", precision="fp32", cache=False,
+                                show_progress=False).aggregate
+        rows.append({"precision": precision, "steps/s": probe.steps_per_second, "peak": probe.peak_mib,
+                     "nDCG@10": scores["nDCG@10"]})
+        print(f"{precision}: {probe.steps_per_second:.3f} steps/s, dev nDCG@10 {scores['nDCG@10']:.4f}", flush=True)
+    base = evaluate_model("default", "cranfield", "dev", precision="fp32", cache=False, show_progress=False)
+    rows.append({"precision": "base model (untrained)", "nDCG@10": base.aggregate["nDCG@10"]})
+    return rows
+
+
+def markdown(setup: Setup, probes: dict[str, list[Probe]], study: list[dict[str, Any]] | None) -> str:
+    speed = {name: statistics.median(p.steps_per_second for p in runs) for name, runs in probes.items()}
+    memory = {name: statistics.median(p.peak_mib for p in runs) for name, runs in probes.items()}
+    repeats = len(probes["bixse"])
+    lines = [
+        f"Machine: Xeon, 2 cores, AVX-512/AMX, no GPU; torch {torch.__version__}, {THREADS} threads; "
+        f"date 2026-11-26. Model: packaged all-MiniLM-L6-v2; Cranfield train pairs (1,017, human grades); "
+        f"batch {setup.batch_size}, max_seq_length {setup.max_seq_length}, {setup.steps} optimizer steps per run "
+        f"(first {WARMUP_STEPS} excluded from timing), fp32, AdamW lr {setup.learning_rate}; median of {repeats} "
+        "alternating runs each.",
+        "",
+        "| training | steps/s | peak RSS during train() | ratio (speed) |",
+        "|---|---|---|---|",
+        f"| sentence-transformers, MultipleNegativesRankingLoss, NO_DUPLICATES sampler | {speed['mnrl']:.3f} "
+        f"| +{memory['mnrl']:.0f} MiB | 1.00 |",
+        f"| `bixse train --loss bixse` (QueryBatchSampler, BiXSE loss + learnable bias) | {speed['bixse']:.3f} "
+        f"| +{memory['bixse']:.0f} MiB | **{speed['bixse'] / speed['mnrl']:.2f}** |",
+        "",
+        f"Speed ratio bixse / MNRL: {speed['bixse'] / speed['mnrl']:.3f} (target >= 0.95); memory ratio "
+        f"{memory['bixse'] / memory['mnrl']:.2f}. Per-run steps/s: MNRL "
+        + ", ".join(f"{p.steps_per_second:.3f}" for p in probes["mnrl"]) + "; bixse "
+        + ", ".join(f"{p.steps_per_second:.3f}" for p in probes["bixse"]) + ".",
+    ]
+    if study:
+        lines += ["", f"Precision (BiXSE, same {setup.steps} steps, dev nDCG@10 encoded in fp32):", "",
+                  "| training precision | steps/s | dev nDCG@10 |", "|---|---|---|"]
+        for row in study:
+            speed_cell = f"{row['steps/s']:.3f}" if "steps/s" in row else "-"
+            lines.append(f"| {row['precision']} | {speed_cell} | {row['nDCG@10']:.4f} |")
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    readme = README.read_text(encoding="utf-8")
+    pattern = re.compile(r"(<!-- train:start -->\n).*?(<!-- train:end -->)", re.S)
+    README.write_text(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), readme), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--precision", action="store_true", help="also compare fp32 and bf16 BiXSE training")
+    parser.add_argument("--precision-steps", type=int, default=64)
+    parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
+    options = parser.parse_args()
+    setup = Setup(options.steps, options.batch_size, options.max_seq_length)
+    with tempfile.TemporaryDirectory(prefix="bixse-bench-train-") as workdir:
+        probes = speed_and_memory(setup, options.repeats, Path(workdir))
+        study = None
+        if options.precision:
+            study_setup = Setup(options.precision_steps, options.batch_size, options.max_seq_length)
+            study = precision_study(study_setup, Path(workdir))
+    text = markdown(setup, probes, study)
+    print(text)
+    if options.write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The demo's training data: mined candidates, labelled once by people and once by a judge.
+
+Both label sets cover exactly the same (query, document) pairs, so a difference between the
+models trained on them is a difference of labels, not of pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bixse.collections.model import Collection
+from bixse.collections.training_data import GradedPair, write_training_file
+from bixse.judging import LabelCache, get_judge, graded_pairs, judge_candidates
+from bixse.mining import Candidate, mine_candidates
+
+
+def mine_training_candidates(collection: Collection, miner: str, per_query: int,
+                             max_queries: int | None = None) -> list[Candidate]:
+    """The top ``per_query`` documents of ``miner`` for the first ``max_queries`` train queries."""
+    candidates = mine_candidates(collection, "train", miner, top_k=per_query)
+    if max_queries is None:
+        return candidates
+    kept = set(collection.query_ids("train")[:max_queries])
+    return [candidate for candidate in candidates if candidate.query_id in kept]
+
+
+def human_labels(collection: Collection, candidates: Sequence[Candidate]) -> list[GradedPair]:
+    """Each candidate's human grade as a probability, gain / max gain; an unjudged pair is 0.
+
+    Cranfield's judgements come from pooled searches, so an unjudged mined document is very
+    likely non-relevant: scoring it 0 is what BiXSE's in-batch negatives assume anyway.
+    """
+    max_gain = max(collection.max_grade(), 1)
+    pairs = []
+    for candidate in candidates:
+        gain = collection.qrels.get(candidate.query_id, {}).get(candidate.doc_id, 0)
+        pairs.append(GradedPair(query=candidate.query or "", document=candidate.document or "",
+                                score=gain / max_gain, query_id=candidate.query_id, doc_id=candidate.doc_id,
+                                grade=gain, source="human"))
+    return pairs
+
+
+def judge_labels(candidates: Sequence[Candidate], judge_kind: str, judge_options: dict,
+                 cache_path: Path) -> tuple[list[GradedPair], int]:
+    """The judge's graded scores for ``candidates`` through the durable label cache.
+
+    Returns the pairs and the number of judge calls this run made (0 on a rerun).
+    """
+    judge = get_judge(judge_kind, **judge_options)
+    with LabelCache(cache_path) as cache:
+        labels = judge_candidates(candidates, judge, cache)
+    return graded_pairs(candidates, labels.judgements, judge.source), labels.stats.judged
+
+
+def write_label_file(path: Path, pairs: Sequence[GradedPair]) -> Path:
+    write_training_file(path, pairs)
+    return path

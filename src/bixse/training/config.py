@@ -1,0 +1,204 @@
+"""``TrainConfig``: everything one training run needs, from a config file, the CLI or code.
+
+Every field is a ``bixse train`` option (``loss_params`` -> ``--loss-param name=value``); a config
+file (TOML or YAML, flat, field names as keys) gives the same fields, and options given on the
+command line override it. ``resolved()`` fills the defaults that depend on other fields, and
+``to_dict()`` is what ``bixse-train-config.yaml`` records next to the trained model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bixse.errors import InputError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# Fields that change what a resumed run computes: a checkpoint is resumed only under equal values.
+RUN_DEFINING_FIELDS = (
+    "model", "data", "collection", "split", "loss", "loss_params", "hard_negatives", "positive_threshold",
+    "max_candidates", "batch_size", "learning_rate", "loss_learning_rate", "warmup_ratio", "weight_decay",
+    "epochs", "max_steps", "max_seq_length", "seed", "precision",
+)
+
+
+@dataclass
+class TrainConfig:
+    """One fine-tuning run of a bi-encoder (see ``bixse.training.train``).
+
+    Data: ``data`` (a JSONL training file: graded pairs or multi-positive groups, ids resolved
+    against ``collection``) or, when ``data`` is None, the human grades of ``collection``'s
+    ``split`` (gain / max gain as the target probability).
+    """
+
+    # Model and data
+    model: str = "all-MiniLM-L6-v2"
+    data: str | None = None
+    collection: str = "cranfield"
+    split: str = "train"
+    # Loss and how rows are built for it
+    loss: str = "bixse"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    hard_negatives: int = 0
+    positive_threshold: float = 0.5
+    max_candidates: int = 32
+    # Optimisation
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    loss_learning_rate: float | None = None
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    epochs: float = 3.0
+    max_steps: int | None = None
+    max_seq_length: int | None = 128
+    seed: int = 0
+    precision: str = "auto"
+    # Checkpoints, evaluation, logging
+    output_dir: str = "bixse-model"
+    checkpoint_steps: int = 100
+    save_total_limit: int = 2
+    keep_checkpoints: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    eval_steps: int = 0
+    dev_collection: str | None = None
+    dev_split: str | None = "dev"
+    logging_steps: int = 5
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject values no run could use, naming the field."""
+        positive = {"batch_size": self.batch_size, "learning_rate": self.learning_rate, "epochs": self.epochs,
+                    "checkpoint_steps": self.checkpoint_steps, "logging_steps": self.logging_steps,
+                    "max_candidates": self.max_candidates}
+        for name, value in positive.items():
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+                    and math.isfinite(value)):
+                raise InputError(f"must be a positive number, got {value!r}", field=name)
+        if self.loss_learning_rate is not None and not (
+                isinstance(self.loss_learning_rate, (int, float)) and self.loss_learning_rate > 0):
+            raise InputError(f"must be a positive number or unset, got {self.loss_learning_rate!r}",
+                             field="loss_learning_rate")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
+            raise InputError(f"must be a positive integer or unset, got {self.max_steps!r}", field="max_steps")
+        if self.max_seq_length is not None and (not isinstance(self.max_seq_length, int) or self.max_seq_length < 8):
+            raise InputError(f"must be an integer >= 8 or unset, got {self.max_seq_length!r}", field="max_seq_length")
+        for name in ("hard_negatives", "eval_steps", "save_total_limit"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InputError(f"must be an integer >= 0, got {value!r}", field=name)
+        if not 0 <= self.warmup_ratio < 1:
+            raise InputError(f"must be in [0, 1), got {self.warmup_ratio!r}", field="warmup_ratio")
+        if not 0 <= self.positive_threshold <= 1:
+            raise InputError(f"must be in [0, 1], got {self.positive_threshold!r}", field="positive_threshold")
+        if self.weight_decay < 0:
+            raise InputError(f"must be >= 0, got {self.weight_decay!r}", field="weight_decay")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
+        if self.resume and self.overwrite:
+            raise InputError("resume continues the run in output_dir, overwrite discards it: give one of them",
+                             field="resume")
+        if not isinstance(self.loss_params, dict):
+            raise InputError(f"must be a mapping of parameter name to value, got {self.loss_params!r}",
+                             field="loss_params")
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output_dir).expanduser()
+
+    @property
+    def label_threshold(self) -> float:
+        """The positive threshold the data is split with: the loss's own when given, else ours."""
+        return float(self.loss_params.get("positive_threshold", self.positive_threshold))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig(**{**self.to_dict(), **changes})
+
+    def differing_run_fields(self, other: TrainConfig) -> list[str]:
+        """Fields that define the run and differ between ``self`` and ``other``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [name for name in RUN_DEFINING_FIELDS if mine[name] != theirs[name]]
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]
+
+
+FLOAT_FIELDS = ("learning_rate", "loss_learning_rate", "warmup_ratio", "weight_decay", "epochs",
+                "positive_threshold")
+
+
+def yaml_number(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; take such strings as the numbers they spell."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def config_from_mapping(values: dict[str, Any], path: str | Path | None = None) -> TrainConfig:
+    """A config from a flat mapping; unknown keys are an error that names the key (and file)."""
+    known = set(field_names())
+    for key in values:
+        if key not in known:
+            raise InputError(f"unknown setting; known settings: {', '.join(sorted(known))}", path=path, field=key)
+    values = {key: yaml_number(value) if key in FLOAT_FIELDS else value for key, value in values.items()}
+    if isinstance(values.get("loss_params"), dict):
+        values["loss_params"] = {key: yaml_number(value) for key, value in values["loss_params"].items()}
+    try:
+        return TrainConfig(**values)
+    except InputError as error:
+        raise InputError(error.message, path=path, field=error.field) from None
+    except TypeError as error:  # e.g. a string where a number belongs, caught by a comparison
+        raise InputError(f"invalid value: {error}", path=path) from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file.
+
+    A TOML file may keep loss parameters in a ``[loss_params]`` table; YAML in a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", path=path)
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise InputError("config file must end in .toml, .yaml or .yml", path=path)
+    parse = _toml().loads if path.suffix == ".toml" else yaml.safe_load
+    try:
+        values = parse(path.read_text(encoding="utf-8")) or {}
+    except (ValueError, yaml.YAMLError) as error:  # tomllib.TOMLDecodeError is a ValueError
+        raise InputError(f"cannot parse config: {error}", path=path) from None
+    if not isinstance(values, dict):
+        raise InputError("config file must hold a mapping of settings", path=path)
+    return config_from_mapping(values, path)
+
+
+def _toml() -> Any:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise InputError("TOML configs need Python >= 3.11; use a YAML config", field="config") from None
+    return tomllib
+
+
+def parse_loss_params(items: list[str]) -> dict[str, Any]:
+    """``["scale=20", "learnable_bias=false"]`` -> ``{"scale": 20, "learnable_bias": False}`` (YAML scalars)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"expected name=value, got {item!r}", field="loss_param")
+        params[name.strip()] = yaml_number(yaml.safe_load(raw)) if raw.strip() else ""
+    return params

@@ -1,0 +1,338 @@
+"""``train(config) -> Path``: check everything, build the rows, run ``SentenceTransformerTrainer``, save.
+
+Order matters: every input error (unknown loss or parameter, data the loss cannot learn from,
+missing columns, unreadable model path, an output folder holding another run) is raised by
+``prepare`` before a model is loaded or a step is computed.
+
+Output folder::
+
+    <output_dir>/                  a plain sentence-transformers model (SentenceTransformer(path))
+        README.md                  model card: base model, data, labels' source, loss, hyperparameters, dev scores
+        bixse-train-config.yaml    the resolved config (a valid --config for a rerun)
+        training_log.jsonl         one record per logging step (loss, learning rate, grad norm, dev scores)
+        checkpoints/checkpoint-N/  while training (and after, with keep_checkpoints)
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bixse.collections import Collection
+from bixse.errors import InputError
+from bixse.io import atomic_write
+from bixse.training.config import TrainConfig, config_from_mapping
+from bixse.training.dataset import BuiltDataset, build_rows, dataset_rows, read_layout_file
+from bixse.training.precision import resolve_training_precision
+from bixse.training.sources import TrainingLabels, is_layout_file, load_collection, load_labels
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "bixse-train-config.yaml"
+LOG_FILE = "training_log.jsonl"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class PreparedRun:
+    """A run that passed every check: what ``run`` needs, nothing computed yet."""
+
+    config: TrainConfig
+    model_path: str
+    loss_class: type
+    loss_params: dict[str, Any]
+    rows: BuiltDataset
+    labels: TrainingLabels | None
+    dev_collection: Collection | None
+    precision: str
+    output: Path
+    resume_from: Path | None
+    finished: bool = False
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
+    """The loss class and its parameters, validated by building it without a model."""
+    from bixse.losses import LOSSES
+
+    if config.loss not in LOSSES:
+        raise InputError(f"unknown loss '{config.loss}'; choose one of: {', '.join(sorted(LOSSES))}", field="loss")
+    loss_class = LOSSES[config.loss]
+    params = dict(config.loss_params)
+    accepted = inspect.signature(loss_class.__init__).parameters
+    if "positive_threshold" in accepted and "positive_threshold" not in params:
+        params["positive_threshold"] = config.positive_threshold
+    try:
+        loss_class(None, **params)
+    except TypeError as error:
+        raise InputError(f"loss '{config.loss}' does not take these parameters ({error}); it takes: "
+                         f"{', '.join(p for p in accepted if p not in ('self', 'model'))}", field="loss_params") from None
+    except InputError as error:
+        field = f"loss_params.{error.field}" if error.field else "loss_params"
+        raise InputError(f"loss '{config.loss}': {error.message}", field=field) from None
+    except ValueError as error:
+        raise InputError(f"loss '{config.loss}': {error}", field="loss_params") from None
+    return loss_class, params
+
+
+def check_model(config: TrainConfig) -> str:
+    from bixse.models import check_model_name
+
+    return check_model_name(config.model)
+
+
+def build_training_rows(config: TrainConfig, layout: str, collection: Collection | None,
+                        dataset: Any = None) -> tuple[BuiltDataset, TrainingLabels | None]:
+    if dataset is not None:
+        return dataset_rows(dataset, layout, config.loss), None
+    if config.data is not None and Path(config.data).is_file() and is_layout_file(config.data):
+        return read_layout_file(config.data, layout, config.loss), None
+    assert collection is not None
+    if config.hard_negatives and layout not in ("pointwise", "contrastive"):
+        logger.warning("hard_negatives=%d is ignored: loss '%s' reads each query's judged documents as one "
+                       "candidate list", config.hard_negatives, config.loss)
+    labels = load_labels(config.data, collection, config.split)
+    rows = build_rows(labels.examples, layout, loss=config.loss, hard_negatives=config.hard_negatives,
+                      positive_threshold=config.label_threshold, max_candidates=config.max_candidates,
+                      origin=labels.origin)
+    return rows, labels
+
+
+def dev_collection(config: TrainConfig, train_collection: Collection | None) -> Collection | None:
+    """The collection to score on ``dev_split``, or None when there is no dev evaluation."""
+    if config.dev_split is None:
+        if config.eval_steps:
+            raise InputError("eval_steps is set but dev_split is not", field="eval_steps")
+        return None
+    name = config.dev_collection or config.collection
+    collection = train_collection if train_collection is not None and name == config.collection \
+        else load_collection(name, "dev_collection")
+    if config.dev_split not in collection.splits:
+        if config.eval_steps or config.dev_collection:
+            known = ", ".join(collection.split_names())
+            raise InputError(f"collection '{collection.name}' has no split '{config.dev_split}' (known: {known})",
+                             field="dev_split")
+        logger.info("no dev split '%s' in %s: no dev evaluation", config.dev_split, collection.name)
+        return None
+    return collection
+
+
+def saved_config(output: Path) -> TrainConfig | None:
+    path = output / CONFIG_FILE
+    if not path.is_file():
+        return None
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return config_from_mapping(values, path)
+
+
+def check_output(config: TrainConfig) -> tuple[Path | None, bool]:
+    """(checkpoint to resume from, whether the run already finished) for this output folder."""
+    from bixse.training.trainer import last_complete_checkpoint
+
+    output = config.output_path
+    if output.exists() and not output.is_dir():
+        raise InputError("output path exists and is not a folder", path=output, field="output_dir")
+    has_model = (output / "modules.json").is_file()
+    has_run = has_model or (output / CHECKPOINTS).is_dir() or (output / LOG_FILE).is_file()
+    if config.overwrite or not has_run:
+        return None, False
+    if not config.resume:
+        raise InputError("the output folder already holds a training run; pass --resume to continue it or "
+                         "--overwrite to start over", path=output, field="output_dir")
+    previous = saved_config(output)
+    if previous is not None and (changed := config.differing_run_fields(previous)):
+        raise InputError(f"cannot resume: the run in this folder was started with other values of "
+                         f"{', '.join(changed)} (see {CONFIG_FILE}); use --overwrite to start over",
+                         path=output, field=changed[0])
+    checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
+    finished = checkpoint is None and has_model and previous is not None
+    return checkpoint, finished
+
+
+def prepare(config: TrainConfig, dataset: Any = None) -> PreparedRun:
+    """Every check and the training rows; raises ``InputError`` before any compute."""
+    loss_class, loss_params = check_loss(config)
+    model_path = check_model(config)
+    precision = resolve_training_precision(config.precision)
+    resume_from, finished = check_output(config)
+    needs_collection = dataset is None and not (
+        config.data is not None and Path(config.data).is_file() and is_layout_file(config.data))
+    collection = load_collection(config.collection) if needs_collection else None
+    rows, labels = build_training_rows(config, loss_class.layout, collection, dataset)
+    dev = dev_collection(config, collection)
+    return PreparedRun(config, model_path, loss_class, loss_params, rows, labels, dev, precision,
+                       config.output_path, resume_from, finished)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+def train(config: TrainConfig, dataset: Any = None, callbacks: list[Any] | None = None) -> Path:
+    """Fine-tune ``config.model`` as ``config`` says; return the output model folder.
+
+    ``dataset``: optional ready-made rows (a ``datasets.Dataset`` in the training layout) used
+    instead of ``config.data`` / the collection's qrels. ``callbacks``: extra
+    ``transformers.TrainerCallback``s (timing, early stopping...).
+
+    >>> from bixse.training import TrainConfig, train
+    >>> folder = train(TrainConfig(loss="bixse", epochs=1, output_dir="models/bixse"))  # doctest: +SKIP
+    """
+    prepared = prepare(config, dataset)
+    if prepared.finished:
+        logger.warning("%s already holds the finished model of this run; nothing to do", prepared.output)
+        return prepared.output
+    return run(prepared, callbacks)
+
+
+def _training_arguments(prepared: PreparedRun, world: int) -> Any:
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    from bixse.training.precision import precision_arguments
+    from bixse.training.sampler import QueryBatchSampler
+
+    config = prepared.config
+    evaluating = bool(config.eval_steps) and prepared.dev_collection is not None
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(prepared.output / CHECKPOINTS),
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=QueryBatchSampler,
+        dataloader_drop_last=world > 1,
+        save_strategy="steps",
+        save_steps=config.checkpoint_steps,
+        save_total_limit=config.save_total_limit or None,
+        eval_strategy="steps" if evaluating else "no",
+        eval_steps=config.eval_steps or None,
+        eval_on_start=evaluating and prepared.resume_from is None,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        report_to="none",
+        **precision_arguments(prepared.precision),
+    )
+
+
+def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
+    """Train a prepared run (see ``prepare``) and write the output folder."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+    from transformers.trainer_callback import ProgressCallback
+
+    from bixse.training.callbacks import JsonlLogCallback, LossProgressCallback
+    from bixse.training.evaluator import DevEvaluator
+    from bixse.training.trainer import BixseTrainer, loss_own_parameters
+
+    config, output = prepared.config, prepared.output
+    args = _training_arguments(prepared, world=int(os.environ.get("WORLD_SIZE", "1")))
+    world = args.world_size
+    if args.process_index == 0:
+        if config.overwrite:
+            _clear_run(output)
+        write_resolved_config(prepared, world)
+    torch.manual_seed(config.seed)
+    model = SentenceTransformer(prepared.model_path, device=str(args.device))
+    loss = prepared.loss_class(model, **prepared.loss_params)
+    if config.loss_learning_rate is not None and loss_own_parameters(loss):
+        # Names of the loss's own parameters (e.g. "bias") do not start with the wrapped "model.".
+        args.learning_rate_mapping = {r"^(?!model\.)": config.loss_learning_rate}
+    evaluator = DevEvaluator(prepared.dev_collection, config.dev_split) if prepared.dev_collection else None
+    # max_length truncates training inputs only: the saved model keeps the base model's own
+    # limit, so it is evaluated like the base model.
+    collator = SentenceTransformerDataCollator(preprocess_fn=model.preprocess, max_length=config.max_seq_length)
+    trainer = BixseTrainer(model=model, args=args, train_dataset=prepared.rows.to_dataset(), loss=loss,
+                           evaluator=evaluator if args.eval_strategy != "no" else None,
+                           data_collator=collator,
+                           callbacks=[JsonlLogCallback(output / LOG_FILE), *(callbacks or [])])
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(LossProgressCallback())
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(prepared.resume_from) if prepared.resume_from else None)
+    runtime = time.perf_counter() - started
+    if trainer.is_world_process_zero():
+        dev_scores = _final_dev_scores(evaluator, model, trainer.state.global_step)
+        _finish(prepared, model, loss, trainer, dev_scores, world, runtime)
+    return output
+
+
+def _final_dev_scores(evaluator: Any, model: Any, step: int) -> list[dict[str, Any]]:
+    if evaluator is None:
+        return []
+    if not evaluator.history or evaluator.history[-1]["step"] != step:
+        evaluator(model, epoch=-1, steps=step)
+    return evaluator.history
+
+
+def _finish(prepared: PreparedRun, model: Any, loss: Any, trainer: Any, dev_scores: list[dict[str, Any]],
+            world: int, runtime: float) -> None:
+    from bixse.training.model_card import CardFacts, render_card
+
+    config, output = prepared.config, prepared.output
+    save_model_atomically(model, output)
+    labels = prepared.labels
+    facts = CardFacts(
+        config=config.to_dict(), base_model=config.model,
+        data_origin=labels.origin if labels else (config.data or "rows given in code"),
+        data_kind=labels.kind if labels else "training rows", num_labels=len(labels.examples) if labels
+        else prepared.rows.num_rows, num_queries=labels.num_queries if labels else prepared.rows.num_queries,
+        label_sources=labels.label_sources if labels else {}, layout=prepared.rows.layout,
+        num_rows=prepared.rows.num_rows, slots=prepared.rows.slots, dropped_queries=prepared.rows.dropped_queries,
+        loss_class=type(loss).__name__, loss_params=loss.get_config_dict(),
+        loss_citation=getattr(loss, "citation", ""), precision=prepared.precision, world_size=world,
+        device=str(model.device), global_step=trainer.state.global_step, runtime_s=runtime,
+        dev=f"{prepared.dev_collection.name} / {config.dev_split}" if prepared.dev_collection else None,
+        dev_scores=dev_scores)
+    with atomic_write(output / "README.md") as handle:
+        handle.write(render_card(facts, output))
+    if not config.keep_checkpoints:
+        shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+
+
+def save_model_atomically(model: Any, folder: Path) -> None:
+    """Save into a hidden sibling folder, then move the files in, ``modules.json`` last.
+
+    ``modules.json`` is what makes the folder load as a model, so a kill part-way leaves a
+    folder that refuses to load rather than one that loads mixed weights.
+    """
+    incoming = folder / ".model-incoming"
+    shutil.rmtree(incoming, ignore_errors=True)
+    (folder / "modules.json").unlink(missing_ok=True)
+    model.save(str(incoming), create_model_card=False)
+    for entry in sorted(incoming.iterdir(), key=lambda p: p.name == "modules.json"):
+        target = folder / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    incoming.rmdir()
+
+
+def write_resolved_config(prepared: PreparedRun, world: int) -> None:
+    """``bixse-train-config.yaml``: every field (a valid ``--config``), with the resolved facts as comments."""
+    values = prepared.config.to_dict() | {"resume": False, "overwrite": False}
+    facts = {"model path": prepared.model_path, "loss layout": prepared.rows.layout,
+             "training rows": prepared.rows.num_rows, "document slots": prepared.rows.slots,
+             "precision": prepared.precision, "processes": world}
+    header = "".join(f"# {name}: {value}\n" for name, value in facts.items())
+    prepared.output.mkdir(parents=True, exist_ok=True)
+    with atomic_write(prepared.output / CONFIG_FILE) as handle:
+        handle.write("# bixse train: resolved configuration (use with: bixse train --config <this file>)\n")
+        handle.write(header + yaml.safe_dump(values, sort_keys=False))
+
+
+def _clear_run(output: Path) -> None:
+    shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+    (output / LOG_FILE).unlink(missing_ok=True)
+    (output / "modules.json").unlink(missing_ok=True)

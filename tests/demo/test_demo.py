@@ -1,0 +1,60 @@
+"""The demo end to end at toy scale: tiny model, six training queries, two steps per loss."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bixse.demo import DemoConfig, run_demo
+from bixse.errors import InputError
+
+pytestmark = pytest.mark.slow
+
+
+def toy_config(tiny_model_path, output_dir) -> DemoConfig:
+    return DemoConfig(output_dir=output_dir, base_model=str(tiny_model_path), judge="bi-encoder",
+                      judge_options={"model": str(tiny_model_path)}, candidates_per_query=5, max_train_queries=6,
+                      max_steps=2, batch_size=4, max_seq_length=32, n_resamples=200)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tiny_model_path, tmp_path_factory):
+    config = toy_config(tiny_model_path, tmp_path_factory.mktemp("demo") / "out")
+    return config, run_demo(config, log=lambda message: None)
+
+
+def test_demo_trains_every_loss_on_both_label_sets_and_reports(toy_run):
+    config, result = toy_run
+    expected = ["bm25", "tiny-bert"] + [f"{loss}-{labels}" for labels in ("human", "judge")
+                                        for loss in ("bixse", "infonce", "lsepair")]
+    assert result.comparison.names == expected
+    # Six queries with five candidates each, labelled twice over the same pairs.
+    assert result.label_counts == {"human": 30, "judge": 30}
+    assert result.judge_calls > 0
+    human = [json.loads(line) for line in (config.output_dir / "data" / "human.jsonl").read_text().splitlines()]
+    assert {round(pair["score"] * 4) for pair in human} <= {0, 1, 2, 3, 4}
+    report = result.report.read_text()
+    assert "## Verdict" in report and "bixse-human: nDCG@10" in report and "vs infonce-human" in report
+    assert result.chart.read_bytes().startswith(b"\x89PNG")
+    for labels in ("human", "judge"):
+        assert result.comparisons_by_labels[labels].baseline == f"infonce-{labels}"
+    for name in expected[2:]:
+        assert (config.output_dir / "models" / name / "modules.json").is_file()
+
+
+def test_rerun_reuses_labels_and_models(toy_run):
+    config, first = toy_run
+    again = run_demo(config, log=lambda message: None)
+    assert again.judge_calls == 0
+    assert sorted(again.reused_models) == sorted(f"{loss}-{labels}" for labels in ("human", "judge")
+                                                 for loss in ("bixse", "infonce", "lsepair"))
+    for name in first.comparison.names:
+        assert again.comparison.result(name).aggregate == pytest.approx(first.comparison.result(name).aggregate)
+
+
+def test_unknown_loss_is_refused_before_any_work(tiny_model_path, tmp_path):
+    config = toy_config(tiny_model_path, tmp_path / "out").with_overrides(losses=("bixse", "nope"))
+    with pytest.raises(InputError, match="unknown loss 'nope'"):
+        run_demo(config, log=lambda message: None)
+    assert not (tmp_path / "out").exists()
