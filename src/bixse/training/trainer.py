@@ -2,7 +2,7 @@
 
 sentence-transformers already optimises a loss's parameters (its optimizer is built from
 ``loss.named_parameters()``, which include the model's and, for BiXSE, the learnable bias), and
-the optimizer state in a checkpoint covers them. Three gaps remain, closed here:
+the optimizer state in a checkpoint covers them. Two gaps remain, closed here:
 
 1. A checkpoint stores the model's weights but not the loss's: the bias would restart from its
    initial value on ``--resume``. ``loss_state.pt`` in each checkpoint holds the loss's own
@@ -10,8 +10,9 @@ the optimizer state in a checkpoint covers them. Three gaps remain, closed here:
 2. A checkpoint folder is written file by file; a kill in the middle leaves one that
    ``get_last_checkpoint`` would pick. ``bixse-checkpoint.json``, written last (atomically),
    marks a complete checkpoint, and older checkpoints are rotated away only after it exists.
-3. Under DDP the loss's parameters live outside the wrapped model, so their gradients are not
-   averaged across ranks and the ranks' copies would drift apart; they are all-reduced here.
+
+(Under DDP the loss's parameters live outside the wrapped model; the losses average their
+gradients over ranks themselves, see ``bixse.losses.batch``.)
 """
 
 from __future__ import annotations
@@ -78,12 +79,3 @@ class BixseTrainer(SentenceTransformerTrainer):
         if state_file.is_file():
             state = torch.load(state_file, map_location="cpu", weights_only=True)
             self.loss.load_state_dict(state, strict=False)
-
-    def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        loss = super().training_step(*args, **kwargs)
-        if self.args.world_size > 1 and torch.distributed.is_initialized():
-            for parameter in loss_own_parameters(self.loss):
-                if parameter.grad is not None:
-                    torch.distributed.all_reduce(parameter.grad, op=torch.distributed.ReduceOp.SUM)
-                    parameter.grad /= self.args.world_size
-        return loss
