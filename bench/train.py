@@ -38,6 +38,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
+from machine import describe_cpu  # noqa: E402  (bench/machine.py, beside this script)
 
 torch.set_num_threads(THREADS)
 
@@ -176,7 +177,7 @@ def markdown(setup: Setup, probes: dict[str, list[Probe]], study: list[dict[str,
     memory = {name: statistics.median(p.peak_mib for p in runs) for name, runs in probes.items()}
     repeats = len(probes["bixse"])
     lines = [
-        f"Machine: Xeon, 2 cores, AVX-512/AMX, no GPU; torch {torch.__version__}, {THREADS} threads; "
+        f"Machine: {describe_cpu()}, no GPU; torch {torch.__version__}, {THREADS} threads; "
         f"date 2026-11-26. Model: packaged all-MiniLM-L6-v2; Cranfield train pairs (1,017, human grades); "
         f"batch {setup.batch_size}, max_seq_length {setup.max_seq_length}, {setup.steps} optimizer steps per run "
         f"(first {WARMUP_STEPS} excluded from timing), fp32, AdamW lr {setup.learning_rate}; median of {repeats} "
