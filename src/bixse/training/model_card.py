@@ -29,6 +29,7 @@ class CardFacts:
     dropped_queries: int
     loss_class: str
     loss_params: dict[str, Any]
+    loss_params_configured: dict[str, Any]
     loss_citation: str
     precision: str
     world_size: int
@@ -92,7 +93,8 @@ def render_card(facts: CardFacts, model_folder: Path) -> str:
            if facts.dropped_queries else "")
         + "\n- batches: one labelled pair per query and no repeated document per batch (bixse QueryBatchSampler)",
         "## Loss",
-        f"`{cfg['loss']}` (`{facts.loss_class}`), parameters at the end of training:\n\n```yaml\n"
+        f"`{cfg['loss']}` (`{facts.loss_class}`), configured with "
+        f"`{facts.loss_params_configured or 'its defaults'}`; its parameters at the end of training:\n\n```yaml\n"
         + yaml.safe_dump(facts.loss_params, sort_keys=False).strip() + "\n```",
         "## Hyperparameters",
         _table(hyper),

@@ -29,7 +29,7 @@ import yaml
 from bixse.collections import Collection
 from bixse.errors import InputError
 from bixse.io import atomic_write
-from bixse.training.config import TrainConfig, config_from_mapping
+from bixse.training.config import RECIPE_LOSS_PARAMS, TrainConfig, config_from_mapping
 from bixse.training.dataset import BuiltDataset, build_rows, dataset_rows, read_layout_file
 from bixse.training.precision import resolve_training_precision
 from bixse.training.sources import TrainingLabels, is_layout_file, load_collection, load_labels
@@ -67,7 +67,7 @@ def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
     if config.loss not in LOSSES:
         raise InputError(f"unknown loss '{config.loss}'; choose one of: {', '.join(sorted(LOSSES))}", field="loss")
     loss_class = LOSSES[config.loss]
-    params = dict(config.loss_params)
+    params = {**RECIPE_LOSS_PARAMS.get(config.loss, {}), **config.loss_params}
     accepted = inspect.signature(loss_class.__init__).parameters
     if "positive_threshold" in accepted and "positive_threshold" not in params:
         params["positive_threshold"] = config.positive_threshold
@@ -291,6 +291,7 @@ def _finish(prepared: PreparedRun, model: Any, loss: Any, trainer: Any, dev_scor
         label_sources=labels.label_sources if labels else {}, layout=prepared.rows.layout,
         num_rows=prepared.rows.num_rows, slots=prepared.rows.slots, dropped_queries=prepared.rows.dropped_queries,
         loss_class=type(loss).__name__, loss_params=loss.get_config_dict(),
+        loss_params_configured=prepared.loss_params,
         loss_citation=getattr(loss, "citation", ""), precision=prepared.precision, world_size=world,
         device=str(model.device), global_step=trainer.state.global_step, runtime_s=runtime,
         dev=f"{prepared.dev_collection.name} / {config.dev_split}" if prepared.dev_collection else None,
@@ -322,7 +323,8 @@ def save_model_atomically(model: Any, folder: Path) -> None:
 def write_resolved_config(prepared: PreparedRun, world: int) -> None:
     """``bixse-train-config.yaml``: every field (a valid ``--config``), with the resolved facts as comments."""
     values = prepared.config.to_dict() | {"resume": False, "overwrite": False}
-    facts = {"model path": prepared.model_path, "loss layout": prepared.rows.layout,
+    facts = {"model path": prepared.model_path, "loss parameters used": prepared.loss_params,
+             "loss layout": prepared.rows.layout,
              "training rows": prepared.rows.num_rows, "document slots": prepared.rows.slots,
              "precision": prepared.precision, "processes": world}
     header = "".join(f"# {name}: {value}\n" for name, value in facts.items())
