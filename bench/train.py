@@ -1,4 +1,4 @@
-"""Training benchmark, against its peer run in the same process (2 torch threads):
+"""Training benchmark, against its peer run in the same benchmark run (2 torch threads):
 
 1. ``bixse train --loss bixse`` (``bixse.training.train``: layout rows, QueryBatchSampler, BiXSE
    loss with its learnable bias) vs plain sentence-transformers training with
@@ -9,10 +9,13 @@
    (MNRL, bixse, bixse, MNRL, ...) so load from other processes falls on both alike.
    Memory: peak resident set size during ``trainer.train()`` minus the RSS when it began
    (sampled every 5 ms), i.e. what training itself allocates (activations, gradients, Adam state).
-2. ``--precision``: BiXSE training in fp32 vs bf16 autocast (``--precision bf16``): steps/s, and
-   dev nDCG@10 (fp32 encoding, Cranfield dev split) after the same number of steps.
+   Each run is a fresh child process of this script: in one process the first run's allocator
+   growth (+2.2 GB measured) would be charged to whichever variant ran first.
+2. ``--precision``: BiXSE training with the training defaults in fp32 vs bf16 autocast
+   (``--precision bf16``): steps/s, and dev nDCG@10 (fp32 encoding, Cranfield dev split) after
+   the same budget, against the untrained base model.
 
-Run: ``.venv/bin/python bench/train.py [--write] [--steps 16] [--repeats 2] [--precision]``
+Run: ``.venv/bin/python bench/train.py [--write] [--steps 16] [--repeats 3] [--precision]``
 (``--write`` puts the results into bench/README.md between the train markers).
 """
 
@@ -28,6 +31,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -51,6 +57,7 @@ from bixse.training import TrainConfig, train  # noqa: E402
 README = Path(__file__).with_name("README.md")
 WARMUP_STEPS = 3
 PAGE = os.sysconf("SC_PAGE_SIZE")
+RESULT = "RESULT "
 
 
 def rss_bytes() -> int:
@@ -100,10 +107,10 @@ class Probe(TrainerCallback):
 
 @dataclass
 class Setup:
-    steps: int
+    steps: int | None              # None: the training defaults' budget (TrainConfig.epochs)
     batch_size: int
     max_seq_length: int
-    learning_rate: float = 1e-4
+    learning_rate: float = TrainConfig().learning_rate
 
 
 def run_bixse(setup: Setup, workdir: Path, precision: str = "fp32") -> tuple[Probe, Path]:
@@ -111,7 +118,8 @@ def run_bixse(setup: Setup, workdir: Path, precision: str = "fp32") -> tuple[Pro
     config = TrainConfig(loss="bixse", batch_size=setup.batch_size, max_steps=setup.steps,
                          max_seq_length=setup.max_seq_length, learning_rate=setup.learning_rate,
                          precision=precision, dev_split=None, checkpoint_steps=10**9,
-                         logging_steps=setup.steps, output_dir=str(workdir / f"bixse-{precision}"), overwrite=True)
+                         logging_steps=setup.steps or 10, output_dir=str(workdir / f"bixse-{precision}"),
+                         overwrite=True)
     folder = train(config, callbacks=[probe])
     return probe, folder
 
@@ -142,39 +150,66 @@ def run_mnrl(setup: Setup, workdir: Path, pairs: list[Any]) -> Probe:
     return probe
 
 
-def speed_and_memory(setup: Setup, repeats: int, workdir: Path) -> dict[str, list[Probe]]:
-    pairs = qrels_to_graded_pairs(load("cranfield"), "train")
-    probes: dict[str, list[Probe]] = {"mnrl": [], "bixse": []}
+def child_run(kind: str, setup: Setup, precision: str = "fp32", evaluate: bool = False) -> dict[str, Any]:
+    """One measured run in a fresh process (see the module docstring); returns its numbers."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--batch-size", str(setup.batch_size),
+               "--max-seq-length", str(setup.max_seq_length), "--child-precision", precision]
+    command += ["--steps", str(setup.steps)] if setup.steps else []
+    command += ["--child-evaluate"] if evaluate else []
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith(RESULT)]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"{kind} run failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1][len(RESULT):])
+
+
+def in_child(kind: str, setup: Setup, precision: str, evaluate: bool) -> dict[str, Any]:
+    """The body of a child run: train (or, for ``base``, only evaluate) and measure."""
+    from bixse.evaluation import evaluate_model
+
+    numbers: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bixse-bench-train-") as workdir:
+        model: str | Path = "default"
+        if kind != "base":
+            if kind == "mnrl":
+                probe = run_mnrl(setup, Path(workdir), qrels_to_graded_pairs(load("cranfield"), "train"))
+            else:
+                probe, model = run_bixse(setup, Path(workdir), precision)
+            numbers |= {"steps_per_second": probe.steps_per_second, "peak_mib": probe.peak_mib,
+                        "steps": len(probe.step_seconds)}
+        if evaluate:
+            scores = evaluate_model(str(model), "cranfield", "dev", precision="fp32", cache=False,
+                                    show_progress=False).aggregate
+            numbers["nDCG@10"] = scores["nDCG@10"]
+    return numbers
+
+
+def speed_and_memory(setup: Setup, repeats: int) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {"mnrl": [], "bixse": []}
     for repeat in range(repeats):
         order = ("mnrl", "bixse") if repeat % 2 == 0 else ("bixse", "mnrl")
         for name in order:
-            probe = run_mnrl(setup, workdir, pairs) if name == "mnrl" else run_bixse(setup, workdir)[0]
-            probes[name].append(probe)
-            print(f"{name:6s} run {repeat + 1}: {probe.steps_per_second:.3f} steps/s, "
-                  f"peak RSS +{probe.peak_mib:.0f} MiB", flush=True)
-            gc.collect()
-    return probes
+            numbers = child_run(name, setup)
+            runs[name].append(numbers)
+            print(f"{name:6s} run {repeat + 1}: {numbers['steps_per_second']:.3f} steps/s, "
+                  f"peak RSS +{numbers['peak_mib']:.0f} MiB", flush=True)
+    return runs
 
 
-def precision_study(setup: Setup, workdir: Path) -> list[dict[str, Any]]:
-    from bixse.evaluation import evaluate_model
-
+def precision_study(setup: Setup) -> list[dict[str, Any]]:
     rows = []
     for precision in ("fp32", "bf16"):
-        probe, folder = run_bixse(setup, workdir, precision)
-        scores = evaluate_model(str(folder), "cranfield", "dev", precision="fp32", cache=False,
-                                show_progress=False).aggregate
-        rows.append({"precision": precision, "steps/s": probe.steps_per_second, "peak": probe.peak_mib,
-                     "nDCG@10": scores["nDCG@10"]})
-        print(f"{precision}: {probe.steps_per_second:.3f} steps/s, dev nDCG@10 {scores['nDCG@10']:.4f}", flush=True)
-    base = evaluate_model("default", "cranfield", "dev", precision="fp32", cache=False, show_progress=False)
-    rows.append({"precision": "base model (untrained)", "nDCG@10": base.aggregate["nDCG@10"]})
+        numbers = child_run("bixse", setup, precision, evaluate=True)
+        rows.append({"precision": precision, **numbers})
+        print(f"{precision}: {numbers['steps_per_second']:.3f} steps/s, dev nDCG@10 {numbers['nDCG@10']:.4f}",
+              flush=True)
+    rows.append({"precision": "base model (untrained)", **child_run("base", setup, evaluate=True)})
     return rows
 
 
-def markdown(setup: Setup, probes: dict[str, list[Probe]], study: list[dict[str, Any]] | None) -> str:
-    speed = {name: statistics.median(p.steps_per_second for p in runs) for name, runs in probes.items()}
-    memory = {name: statistics.median(p.peak_mib for p in runs) for name, runs in probes.items()}
+def markdown(setup: Setup, probes: dict[str, list[dict[str, Any]]], study: list[dict[str, Any]] | None) -> str:
+    speed = {name: statistics.median(p["steps_per_second"] for p in runs) for name, runs in probes.items()}
+    memory = {name: statistics.median(p["peak_mib"] for p in runs) for name, runs in probes.items()}
     repeats = len(probes["bixse"])
     lines = [
         f"Machine: {describe_cpu()}, no GPU; torch {torch.__version__}, {THREADS} threads; "
@@ -192,15 +227,18 @@ def markdown(setup: Setup, probes: dict[str, list[Probe]], study: list[dict[str,
         "",
         f"Speed ratio bixse / MNRL: {speed['bixse'] / speed['mnrl']:.3f} (target >= 0.95); memory ratio "
         f"{memory['bixse'] / memory['mnrl']:.2f}. Per-run steps/s: MNRL "
-        + ", ".join(f"{p.steps_per_second:.3f}" for p in probes["mnrl"]) + "; bixse "
-        + ", ".join(f"{p.steps_per_second:.3f}" for p in probes["bixse"]) + ".",
+        + ", ".join(f"{p['steps_per_second']:.3f}" for p in probes["mnrl"]) + "; bixse "
+        + ", ".join(f"{p['steps_per_second']:.3f}" for p in probes["bixse"]) + ". Each run in a fresh process.",
     ]
     if study:
-        lines += ["", f"Precision (BiXSE, same {setup.steps} steps, dev nDCG@10 encoded in fp32):", "",
+        lines += ["", f"Precision: BiXSE with the training defaults ({TrainConfig().epochs:g} epoch of Cranfield train, "
+                  f"{study[0]['steps']} steps, batch {setup.batch_size}), dev nDCG@10 (25 queries, encoded in fp32):", "",
                   "| training precision | steps/s | dev nDCG@10 |", "|---|---|---|"]
         for row in study:
-            speed_cell = f"{row['steps/s']:.3f}" if "steps/s" in row else "-"
+            speed_cell = f"{row['steps_per_second']:.3f}" if "steps_per_second" in row else "-"
             lines.append(f"| {row['precision']} | {speed_cell} | {row['nDCG@10']:.4f} |")
+        lines += ["", "Hence `--precision auto` (the default) trains in bf16 on a CPU with native bf16 (AVX512-BF16 "
+                  "or AMX, as here) and in fp32 on others, where autocast would emulate bf16."]
     return "\n".join(lines)
 
 
@@ -216,17 +254,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--precision", action="store_true", help="also compare fp32 and bf16 BiXSE training")
-    parser.add_argument("--precision-steps", type=int, default=64)
+    parser.add_argument("--precision", action="store_true",
+                        help="also compare fp32 and bf16 BiXSE training (training defaults, one run each)")
     parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
+    parser.add_argument("--child", choices=("mnrl", "bixse", "base"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-precision", default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--child-evaluate", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.child:
+        setup = Setup(options.steps if "--steps" in sys.argv else None, options.batch_size, options.max_seq_length)
+        print(RESULT + json.dumps(in_child(options.child, setup, options.child_precision, options.child_evaluate)))
+        return
     setup = Setup(options.steps, options.batch_size, options.max_seq_length)
-    with tempfile.TemporaryDirectory(prefix="bixse-bench-train-") as workdir:
-        probes = speed_and_memory(setup, options.repeats, Path(workdir))
-        study = None
-        if options.precision:
-            study_setup = Setup(options.precision_steps, options.batch_size, options.max_seq_length)
-            study = precision_study(study_setup, Path(workdir))
+    probes = speed_and_memory(setup, options.repeats)
+    study = precision_study(Setup(None, options.batch_size, options.max_seq_length)) if options.precision else None
     text = markdown(setup, probes, study)
     print(text)
     if options.write:

@@ -44,8 +44,11 @@ def test_loss_state_leaves_the_model_out():
     assert list(state) == ["bias"] and state["bias"].item() == -1.5
 
 
-def test_precision_resolution():
+def test_precision_resolution(monkeypatch):
+    monkeypatch.setattr("bixse.training.precision.cpu_has_native_bf16", lambda: False)
     assert resolve_training_precision("auto", cuda=False) == "fp32"
+    monkeypatch.setattr("bixse.training.precision.cpu_has_native_bf16", lambda: True)
+    assert resolve_training_precision("auto", cuda=False) == "bf16"
     assert resolve_training_precision("bf16", cuda=False) == "bf16"
     assert precision_arguments("bf16", cuda=False) == {"bf16": True, "fp16": False, "use_cpu": True}
     with pytest.raises(InputError, match="fp16 training needs a GPU"):

@@ -23,7 +23,7 @@ def _args(data: Path, model: Path, output: Path) -> list[str]:
     # inside epoch 1 and the resumed run must replay epoch 1's order from its second batch on.
     return ["train", "--data", str(data), "--model", str(model), "--loss", "bixse", "--max-steps", "12",
             "--checkpoint-steps", "4", "--batch-size", "6", "--hard-negatives", "1", "--seed", "3",
-            "--learning-rate", "1e-3", "--dev-split", "none", "--logging-steps", "1", "--keep-checkpoints",
+            "--learning-rate", "1e-3", "--precision", "fp32", "--dev-split", "none", "--logging-steps", "1", "--keep-checkpoints",
             "--save-total-limit", "1", "--output", str(output)]
 
 

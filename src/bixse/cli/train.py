@@ -78,8 +78,8 @@ def train_command(
     seed: Annotated[Optional[int], _option(
         "--seed", field="seed", help="Seed of the data order and initialisation.")] = None,
     precision: Annotated[Optional[str], _option(
-        "--precision", field="precision", help="auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 (CPU autocast "
-        "too), fp16 (GPU).")] = None,
+        "--precision", field="precision", help="auto (GPU: bf16, else fp16; CPU: bf16 where it has native "
+        "bf16, else fp32), fp32, bf16 (autocast, CPU too), fp16 (GPU).")] = None,
     output: Annotated[Optional[Path], _option(
         "--output", "-o", field="output_dir", help="Output folder: the trained model, its card, config and "
         "log.")] = None,
@@ -153,8 +153,22 @@ def train_command(
     transformers_logging.disable_progress_bar()
     folder = train(base.replace(**changes))
     if _is_main_process():
-        console.print(f"trained model written to [bold]{folder}[/bold] (README.md, bixse-train-config.yaml, "
-                      "training_log.jsonl)")
+        _print_summary(folder)
+
+
+def _print_summary(folder: Path) -> None:
+    import json
+
+    log = folder / "training_log.jsonl"
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+    scores = [r for r in records if "eval_nDCG@10" in r]
+    console.print(f"trained model: [bold]{folder}[/bold] (model card README.md, bixse-train-config.yaml, "
+                  "training_log.jsonl)", soft_wrap=True)
+    if scores:
+        last = scores[-1]
+        measures = ", ".join(f"{k[5:]} {v:.4f}" for k, v in last.items() if k.startswith("eval_")
+                             and isinstance(v, float) and not k.endswith(("_runtime", "_per_second")))
+        console.print(f"dev scores after step {last['step']}: {measures}", soft_wrap=True)
 
 
 def _is_main_process() -> bool:

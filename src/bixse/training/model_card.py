@@ -91,7 +91,8 @@ def render_card(facts: CardFacts, model_folder: Path) -> str:
         f"positive threshold {cfg['loss_params'].get('positive_threshold', cfg['positive_threshold'])})"
         + (f"\n- queries left out (no usable label for this loss): {facts.dropped_queries}"
            if facts.dropped_queries else "")
-        + "\n- batches: one labelled pair per query and no repeated document per batch (bixse QueryBatchSampler)",
+        + "\n- batches (bixse QueryBatchSampler): one labelled pair per query, no repeated document, and no "
+        "document labelled relevant to another query of the batch (relaxed only to fill half a batch)",
         "## Loss",
         f"`{cfg['loss']}` (`{facts.loss_class}`), configured with "
         f"`{facts.loss_params_configured or 'its defaults'}`; its parameters at the end of training:\n\n```yaml\n"

@@ -16,6 +16,7 @@ Output folder::
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -263,16 +264,21 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     trainer.train(resume_from_checkpoint=str(prepared.resume_from) if prepared.resume_from else None)
     runtime = time.perf_counter() - started
     if trainer.is_world_process_zero():
-        dev_scores = _final_dev_scores(evaluator, model, trainer.state.global_step)
+        dev_scores = _final_dev_scores(evaluator, model, trainer.state, output / LOG_FILE)
         _finish(prepared, model, loss, trainer, dev_scores, world, runtime)
     return output
 
 
-def _final_dev_scores(evaluator: Any, model: Any, step: int) -> list[dict[str, Any]]:
+def _final_dev_scores(evaluator: Any, model: Any, state: Any, log: Path) -> list[dict[str, Any]]:
+    """Dev scores of the final model (scored now unless the trainer just did); logged like the trainer's."""
     if evaluator is None:
         return []
-    if not evaluator.history or evaluator.history[-1]["step"] != step:
-        evaluator(model, epoch=-1, steps=step)
+    if not evaluator.history or evaluator.history[-1]["step"] != state.global_step:
+        scores = evaluator(model, epoch=state.epoch, steps=state.global_step)
+        record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
+                  **{f"eval_{name}": value for name, value in scores.items()}}
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
     return evaluator.history
 
 
@@ -312,12 +318,22 @@ def save_model_atomically(model: Any, folder: Path) -> None:
     shutil.rmtree(incoming, ignore_errors=True)
     (folder / "modules.json").unlink(missing_ok=True)
     model.save(str(incoming), create_model_card=False)
+    _apply_umask(incoming)
     for entry in sorted(incoming.iterdir(), key=lambda p: p.name == "modules.json"):
         target = folder / entry.name
         if target.is_dir():
             shutil.rmtree(target)
         os.replace(entry, target)
     incoming.rmdir()
+
+
+def _apply_umask(folder: Path) -> None:
+    """Give saved files the usual permissions: the weights file is written private (0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
 
 
 def write_resolved_config(prepared: PreparedRun, world: int) -> None:
