@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bixse.collections import load
 from bixse.collections.model import Collection
-from bixse.demo.config import DemoConfig
+from bixse.demo.config import DemoConfig, resolve_eval_precision
 from bixse.demo.labels import human_labels, judge_labels, mine_training_candidates, write_label_file
 from bixse.demo.report import write_demo_report
 from bixse.demo.training import train_or_reuse
@@ -112,7 +112,7 @@ def evaluate_all(config: DemoConfig, collection: Collection, trained: list[Path]
     with _timed(result.timings_s, "evaluate", log):
         comparison = evaluate_models(
             models, collection, config.eval_split, baseline=model_name(config.baseline_loss, config.label_sources[0]),
-            output_dir=config.output_dir / "evaluation", precision=config.eval_precision,
+            output_dir=config.output_dir / "evaluation", precision=resolve_eval_precision(config.eval_precision),
             n_resamples=config.n_resamples, seed=config.seed, show_progress=False)
     result.comparison = comparison
     for labels in config.label_sources:
