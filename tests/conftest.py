@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Label, embedding and model caches go to a folder of this test session, not ~/.cache/bixse.
+os.environ.setdefault("BIXSE_CACHE", tempfile.mkdtemp(prefix="bixse-test-cache-"))
 
 
 def build_tiny_model(folder: Path, seed: int = 0, hidden: int = 32) -> Path:

@@ -43,9 +43,17 @@ def test_demo_trains_every_loss_on_both_label_sets_and_reports(toy_run):
         assert (config.output_dir / "models" / name / "modules.json").is_file()
 
 
-def test_rerun_reuses_labels_and_models(toy_run):
+def _files_and_mtimes(folder) -> dict[str, int]:
+    return {str(path.relative_to(folder)): path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
+
+
+def test_rerun_reuses_labels_embeddings_and_models(toy_run):
     config, first = toy_run
+    embeddings = _files_and_mtimes(config.output_dir / "embeddings")
+    assert len([name for name in embeddings if name.endswith(".npy")]) == 7  # base model + six trained
     again = run_demo(config, log=lambda message: None)
+    # Nothing re-encoded: the cache was neither added to nor rewritten.
+    assert _files_and_mtimes(config.output_dir / "embeddings") == embeddings
     assert again.judge_calls == 0
     assert sorted(again.reused_models) == sorted(f"{loss}-{labels}" for labels in ("human", "judge")
                                                  for loss in ("bixse", "infonce", "lsepair"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from bixse.cli import app
@@ -77,3 +80,29 @@ def test_cli_options_override_the_config_file(tmp_path, monkeypatch):
     assert config.loss_params == {"scale": 10, "similarity": "cosine"}
     assert config.dev_split is None and config.resume is True
     assert config.output_dir == str(tmp_path / "out")
+
+
+
+@pytest.mark.parametrize("loss", ["jointlh", "summarglh", "lsepair", "rand1lh"])
+def test_recipe_gives_multi_positive_losses_infonce_scale(loss):
+    from bixse.losses import LOSSES
+    from bixse.training.pipeline import check_loss
+
+    loss_class, params = check_loss(TrainConfig(loss=loss))
+    built = loss_class(None, **params)
+    assert (built.similarity, built.scale) == ("cosine", 20.0)
+    # A configured value wins over the recipe; the class default (authors' dot, scale 1) is untouched.
+    _, explicit = check_loss(TrainConfig(loss=loss, loss_params={"scale": 1.0, "similarity": "dot"}))
+    assert (explicit["similarity"], explicit["scale"]) == ("dot", 1.0)
+    assert (LOSSES[loss](None).similarity, LOSSES[loss](None).scale) == ("dot", 1.0)
+
+
+def test_recipe_lsepair_value_is_twenty_times_cosine():
+    from bixse.training.pipeline import check_loss
+
+    loss_class, params = check_loss(TrainConfig(loss="lsepair"))
+    query = torch.tensor([[1.0, 0.0]])
+    docs = torch.tensor([[[2.0, 0.0], [1.0, 3.0**0.5]]])  # cosines 1.0 and 0.5 (dot products 2 and 1)
+    labels = torch.tensor([[1.0, 0.0]])
+    value = loss_class(None, **params).compute_loss_from_embeddings(query, docs, labels).item()
+    assert value == pytest.approx(math.log1p(math.exp(20 * 0.5 - 20 * 1.0)), rel=1e-4)  # authors' dot: log(1 + e^-1)

@@ -30,8 +30,9 @@ def demo(
     base_model: Annotated[Optional[str], typer.Option(help="Base encoder (default: the packaged all-MiniLM-L6-v2).")] = None,
     judge: Annotated[Optional[str], typer.Option(help="Judge kind for the second label set: bi-encoder, "
                                                  "cross-encoder, llm, http (see `bixse judge --help`).")] = None,
-    judge_model: Annotated[Optional[str], typer.Option(help="The judge's model (default: all-mpnet-base-v2 "
-                                                       "teacher; for --judge llm the offline SmolLM2).")] = None,
+    judge_model: Annotated[Optional[str], typer.Option(help="The judge's model (default: the preset's "
+                                                       "teacher, all-MiniLM-L6-v2 on cpu, all-mpnet-base-v2 on gpu; "
+                                                       "for --judge llm the offline SmolLM2).")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Training steps per model (same for every loss).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Queries per training batch.")] = None,
     max_train_queries: Annotated[Optional[int], typer.Option(help="Use only the first N training queries.")] = None,
@@ -61,8 +62,13 @@ def demo(
         precision=precision)
     if judge_model is not None or judge is not None:
         config = config.with_overrides(judge_options={"model": judge_model} if judge_model else {})
+    from transformers.utils import logging as transformers_logging
+
+    # Weight-loading and shard-writing bars, once per model, would bury the stage lines.
+    transformers_logging.disable_progress_bar()
     result = run_demo(config, log=console.print)
-    for table in rich_tables(result.comparison, f"{config.collection} {config.eval_split}"):
-        console.print(table)
+    for labels, comparison in result.comparisons_by_labels.items():
+        for table in rich_tables(comparison, f"{config.collection} {config.eval_split}, trained on {labels} labels"):
+            console.print(table)
     console.print(f"\nreport: {result.report}\nchart:  {result.chart}\n"
                   f"total:  {result.timings_s['total'] / 60:.1f} min")

@@ -6,7 +6,8 @@ Stages, each timed and each reusing what an earlier run left in the output folde
 3. train every loss on every label set from the same base model, seed and step budget
    (a model whose folder holds a finished run with the same settings is reused);
 4. evaluate BM25, the base model and every trained model on the test queries, with intervals
-   and paired tests against InfoNCE trained on the same labels;
+   and paired tests against InfoNCE trained on the same labels (corpus embeddings cached in
+   ``embeddings/``);
 5. write report.md (configuration, tables, verdicts, timings, environment) and chart.png.
 """
 
@@ -113,7 +114,8 @@ def evaluate_all(config: DemoConfig, collection: Collection, trained: list[Path]
         comparison = evaluate_models(
             models, collection, config.eval_split, baseline=model_name(config.baseline_loss, config.label_sources[0]),
             output_dir=config.output_dir / "evaluation", precision=resolve_eval_precision(config.eval_precision),
-            n_resamples=config.n_resamples, seed=config.seed, show_progress=False)
+            cache_dir=config.output_dir,  # corpus embeddings in <output>/embeddings/: a rerun encodes nothing
+            n_resamples=config.n_resamples, seed=config.seed, show_progress=None)
     result.comparison = comparison
     for labels in config.label_sources:
         # Each label set is judged against InfoNCE trained on the same labels.

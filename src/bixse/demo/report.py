@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bixse.collections.model import Collection
 from bixse.demo.config import DemoConfig
 from bixse.evaluation import Comparison, plot_chart, to_markdown
+from bixse.evaluation.report import SIGNIFICANT_MARK, score_cell
 from bixse.io import atomic_write
 
 if TYPE_CHECKING:
@@ -81,6 +82,36 @@ def _section_setup(config: DemoConfig, result: DemoResult) -> list[str]:
     return lines + [""]
 
 
+def comparison_of(config: DemoConfig, result: DemoResult, model: str) -> Comparison:
+    """The comparison that tests ``model``: its own label set's; BM25 and the base model: the first's."""
+    for labels, comparison in result.comparisons_by_labels.items():
+        if any(model == f"{loss}-{labels}" for loss in config.losses):
+            return comparison
+    return result.comparisons_by_labels[config.label_sources[0]]
+
+
+def _section_results(config: DemoConfig, result: DemoResult) -> list[str]:
+    """One table, every model; a trained model's mark compares it with InfoNCE on the same labels."""
+    everything = result.comparison
+    measures = everything.measures
+    first = f"{config.baseline_loss}-{config.label_sources[0]}"
+    conventions = (f"{everything.results[0].conventions()}. Intervals: {everything.confidence:.0%} percentile "
+                   f"bootstrap over queries ({everything.n_resamples:,} resamples, seed {everything.seed}). Tests: "
+                   f"paired t-test and paired randomisation test ({everything.n_resamples:,} sign flips) against "
+                   f"{config.baseline_loss} trained on the same labels, Holm-corrected over the other models of "
+                   "that label set, BM25 and the base model.")
+    lines = ["## Results", "", conventions, "",
+             f"{everything.confidence:.0%} bootstrap CI in brackets; {SIGNIFICANT_MARK} = differs from "
+             f"{config.baseline_loss} trained on the same labels (bm25 and the base model: from {first}) by "
+             f"both paired tests, Holm-adjusted p < {everything.alpha}.", "",
+             "| model | " + " | ".join(measures) + " |", "|---|" + "---:|" * len(measures)]
+    for name in everything.names:
+        comparison = comparison_of(config, result, name)
+        label = f"{name} (baseline)" if name == comparison.baseline else name
+        lines.append(f"| {label} | " + " | ".join(score_cell(comparison, name, m) for m in measures) + " |")
+    return lines + [""]
+
+
 def demo_markdown(config: DemoConfig, collection: Collection, result: DemoResult) -> str:
     losses = ", ".join(config.losses)
     lines = [f"# bixse demo: {losses} on {collection.name}", "",
@@ -92,8 +123,7 @@ def demo_markdown(config: DemoConfig, collection: Collection, result: DemoResult
             if loss != config.baseline_loss:
                 lines.append(f"- ({labels} labels) " + verdict(comparison, f"{loss}-{labels}"))
     lines += ["", "![chart](chart.png)", ""]
-    table = to_markdown(result.comparison, "Results").split("\n", 1)[1]
-    lines += ["## Results", table]
+    lines += _section_results(config, result)
     for labels, comparison in result.comparisons_by_labels.items():
         _, _, tests = to_markdown(comparison, "tests").partition("## Paired tests")
         if tests:

@@ -19,7 +19,8 @@ def _p(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def _cell(comparison: Comparison, name: str, measure: str, separator: str = " ", digits: int = 3) -> str:
+def score_cell(comparison: Comparison, name: str, measure: str, separator: str = " ", digits: int = 3) -> str:
+    """``mean† [low, high]``: the mean, the baseline-test mark when significant, the interval."""
     mean = comparison.result(name).aggregate[measure]
     low, high = comparison.intervals[name][measure]
     test = comparison.test(name, measure)
@@ -46,7 +47,7 @@ def rich_tables(comparison: Comparison, title: str = "evaluation") -> list[Table
         # Mean on one line, CI dimmed under it: stays readable in an 80-column terminal.
         cells = []
         for measure in comparison.measures:
-            mean, ci = _cell(comparison, name, measure).split(" ", 1)
+            mean, ci = score_cell(comparison, name, measure).split(" ", 1)
             cells.append(f"{mean}\n[dim]{ci[1:-1].replace(', ', '–')}[/dim]")
         scores.add_row(_label(comparison, name), *cells)
     tables = [scores]
@@ -77,7 +78,7 @@ def to_markdown(comparison: Comparison, title: str = "Evaluation", settings: dic
     lines += [_legend(comparison), "",
              "| model | " + " | ".join(measures) + " |", "|---|" + "---:|" * len(measures)]
     for name in comparison.names:
-        lines.append(f"| {_label(comparison, name)} | " + " | ".join(_cell(comparison, name, m) for m in measures) + " |")
+        lines.append(f"| {_label(comparison, name)} | " + " | ".join(score_cell(comparison, name, m) for m in measures) + " |")
     if comparison.tests:
         lines += ["", f"## Paired tests vs '{comparison.baseline}'", "",
                   "| model | measure | Δ | Δ CI | p t-test | p randomisation | p t-test (Holm) | p randomisation (Holm) |",
