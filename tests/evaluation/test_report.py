@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from rich.console import Console
 
 from bixse.evaluation import compare, evaluate_run, rich_tables, write_report
@@ -42,3 +44,15 @@ def test_rich_tables_render_scores_and_tests_whole_at_80_columns():
     assert "poor (baseline)" in text and "1.000†" in text and "p rand." in text and "(Holm)" in text
     assert "…" not in text  # no number or name cut short in a plain 80-column terminal
     assert "+1.000" in text and "[+1.000, +1.000]" in text  # MRR@10 delta and its CI
+
+
+def test_chart_of_eight_models_stays_page_wide(tmp_path):
+    import struct
+
+    from bixse.evaluation import plot_chart
+
+    runs = [evaluate_run(GOOD if i % 2 else POOR, QRELS, name=f"model-{i}") for i in range(8)]
+    path = plot_chart(compare(runs, n_resamples=100), tmp_path / "chart.png")
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])  # the PNG header's IHDR fields
+    # 4 measures x 8 bars: 2 + 0.35 * 32 = 13.2 inches at 120 dpi (it was 38 inches before).
+    assert width == pytest.approx(13.2 * 120, abs=2) and height == pytest.approx(4.5 * 120, abs=2)

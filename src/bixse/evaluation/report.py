@@ -95,7 +95,8 @@ def plot_chart(comparison: Comparison, path: str | Path, title: str = "Evaluatio
     from matplotlib.figure import Figure  # Figure renders with Agg; no pyplot, no display needed
 
     measures, names = comparison.measures, comparison.names
-    figure = Figure(figsize=(max(6.0, 1.2 * len(measures) * max(len(names), 2)), 4.5), dpi=120)
+    # About a third of an inch a bar, at most 14 inches: readable on a README page.
+    figure = Figure(figsize=(min(14.0, max(6.0, 2.0 + 0.35 * len(measures) * len(names))), 4.5), dpi=120)
     axes = figure.add_subplot()
     width = 0.8 / len(names)
     for i, name in enumerate(names):
@@ -104,7 +105,8 @@ def plot_chart(comparison: Comparison, path: str | Path, title: str = "Evaluatio
         highs = [comparison.intervals[name][m][1] - means[j] for j, m in enumerate(measures)]
         positions = [j - 0.4 + width * (i + 0.5) for j in range(len(measures))]
         bars = axes.bar(positions, means, width, yerr=[lows, highs], capsize=3, label=_label(comparison, name))
-        axes.bar_label(bars, labels=[f"{v:.3f}" for v in means], fontsize=7, label_type="center", color="white")
+        axes.bar_label(bars, labels=[f"{v:.3f}" for v in means], fontsize=7, label_type="center", color="white",
+                       rotation=90)
     axes.set_xticks(range(len(measures)), measures)
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("score (mean over queries)")
