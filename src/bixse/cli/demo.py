@@ -23,7 +23,7 @@ def _split_list(text: str | None) -> tuple[str, ...] | None:
 @app.command("demo")
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for everything the demo writes.")] = Path("bixse-demo"),
-    scale: Annotated[str, typer.Option(help="Preset: [bold]cpu[/bold] (2 cores, ~15 min) or [bold]gpu[/bold] "
+    scale: Annotated[str, typer.Option(help="Preset: [bold]cpu[/bold] (~8 min on 2 cores) or [bold]gpu[/bold] "
                                        "(more losses, steps and batch).")] = "cpu",
     losses: Annotated[Optional[str], typer.Option(help="Comma-separated losses to train, e.g. bixse,infonce,lsepair,jointlh.")] = None,
     labels: Annotated[Optional[str], typer.Option(help="Label sets: human, judge or human,judge.")] = None,
