@@ -36,7 +36,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from machine import describe_cpu  # noqa: E402  (bench/machine.py, beside this script)
+from bixse.environment import describe_cpu  # noqa: E402
 
 torch.set_num_threads(THREADS)
 

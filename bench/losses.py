@@ -27,7 +27,7 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from machine import describe_cpu  # noqa: E402  (bench/machine.py, beside this script)
+from bixse.environment import describe_cpu  # noqa: E402
 
 torch.set_num_threads(THREADS)
 

@@ -66,3 +66,20 @@ def test_unknown_loss_is_refused_before_any_work(tiny_model_path, tmp_path):
     with pytest.raises(InputError, match="unknown loss 'nope'"):
         run_demo(config, log=lambda message: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_report_names_the_cpu_and_the_precisions_that_ran(toy_run):
+    config, result = toy_run
+    report = result.report.read_text()
+    assert "| precision (ran) | `" in report and "| eval_precision (ran) | `" in report
+    assert "| cpu | " in report and " cores |" in report
+
+
+def test_cpu_description_reads_the_matrix_extensions():
+    from bixse.environment import describe_cpu
+
+    xeon = "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx512f avx512_bf16 avx512_vnni amx_bf16 amx_tile\n"
+    assert describe_cpu(xeon, cores=2) == "Intel(R) Xeon(R) Platinum 8480+ (AVX-512, AVX512-BF16, VNNI, AMX), 2 cores"
+    epyc = "model name\t: AMD EPYC 9R14\nflags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n"
+    assert describe_cpu(epyc, cores=2) == "AMD EPYC 9R14 (AVX-512, AVX512-BF16, VNNI; no AMX), 2 cores"
+    assert describe_cpu("model name\t: Old\nflags\t\t: fpu sse2\n", cores=4) == "Old (no AVX-512; no AMX), 4 cores"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bixse.collections.model import Collection
-from bixse.demo.config import DemoConfig
+from bixse.demo.config import DemoConfig, resolve_eval_precision
+from bixse.environment import describe_cpu
 from bixse.evaluation import Comparison, plot_chart, to_markdown
 from bixse.evaluation.report import SIGNIFICANT_MARK, score_cell
 from bixse.io import atomic_write
+from bixse.training.precision import resolve_training_precision
 
 if TYPE_CHECKING:
     from bixse.demo.pipeline import DemoResult
@@ -49,7 +50,7 @@ def environment() -> dict[str, str]:
         except PackageNotFoundError:
             packages[name] = "not installed"
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu": platform.processor() or platform.machine(), "cpu cores": str(os.cpu_count()),
+            "cpu": describe_cpu(),
             "torch threads": str(torch.get_num_threads()),
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             **packages}
@@ -73,6 +74,8 @@ def _section_labels(config: DemoConfig, collection: Collection, result: DemoResu
 def _section_setup(config: DemoConfig, result: DemoResult) -> list[str]:
     lines = ["## Configuration", "", "| setting | value |", "|---|---|"]
     lines += [f"| {key} | `{value}` |" for key, value in config.to_dict().items()]
+    lines += [f"| precision (ran) | `{resolve_training_precision(config.precision)}` |",
+              f"| eval_precision (ran) | `{resolve_eval_precision(config.eval_precision)}` |"]
     lines += ["", "## Timings", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in result.timings_s.items()]
     if result.reused_models:

@@ -1,4 +1,4 @@
-"""What machine a benchmark ran on, in one line, read from the machine itself."""
+"""What machine a run happened on, in one line, read from the machine itself (reports and benchmarks)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import re
 from pathlib import Path
 
 
-def describe_cpu() -> str:
-    """Model name, core count and the matrix-math ISA extensions that decide bf16 speed."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+def describe_cpu(cpuinfo: str | None = None, cores: int | None = None) -> str:
+    """Model name, core count and the matrix-math ISA extensions that decide bf16 speed.
+
+    ``cpuinfo``: the text of /proc/cpuinfo (read from the machine when None; empty off Linux).
+    """
+    if cpuinfo is None:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    info = cpuinfo
     name = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
     flag_line = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
     flags = set(flag_line.group(1).split()) if flag_line else set()
@@ -18,4 +23,4 @@ def describe_cpu() -> str:
                                             ("avx512_vnni", "VNNI"), ("amx_bf16", "AMX")) if flag in flags]
     missing = "" if "amx_bf16" in flags else "; no AMX"
     return (f"{name.group(1) if name else platform.processor()} ({', '.join(extensions) or 'no AVX-512'}{missing}), "
-            f"{os.cpu_count()} cores")
+            f"{cores or os.cpu_count()} cores")
