@@ -83,3 +83,23 @@ def test_cpu_description_reads_the_matrix_extensions():
     epyc = "model name\t: AMD EPYC 9R14\nflags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n"
     assert describe_cpu(epyc, cores=2) == "AMD EPYC 9R14 (AVX-512, AVX512-BF16, VNNI; no AMX), 2 cores"
     assert describe_cpu("model name\t: Old\nflags\t\t: fpu sse2\n", cores=4) == "Old (no AVX-512; no AMX), 4 cores"
+
+
+@pytest.mark.parametrize("scale", ["cpu", "gpu"])
+def test_every_preset_builds_each_of_its_losses(scale, tmp_path):
+    """The GPU preset can't run here; its settings must at least make valid losses and runs."""
+    from bixse.demo import PRESETS
+    from bixse.demo.pipeline import check_config
+    from bixse.demo.training import train_config
+    from bixse.training.pipeline import check_loss
+
+    preset = PRESETS[scale]
+    check_config(preset)
+    for loss in preset.losses:
+        settings = train_config(preset, loss, tmp_path / "labels.jsonl", tmp_path / loss)
+        loss_class, params = check_loss(settings)
+        built = loss_class(None, **params)
+        if loss in ("jointlh", "summarglh", "lsepair", "rand1lh"):
+            assert (built.similarity, built.scale) == ("cosine", 20.0)  # InfoNCE's scale (the recipe)
+        if loss == "bixse":
+            assert built.bias.item() == -15.0

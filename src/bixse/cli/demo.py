@@ -37,6 +37,8 @@ def demo(
     batch_size: Annotated[Optional[int], typer.Option(help="Queries per training batch.")] = None,
     max_train_queries: Annotated[Optional[int], typer.Option(help="Use only the first N training queries.")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Training precision: fp32, bf16, fp16, auto.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of every model's data order (and of the bootstrap); "
+                                                "rerun with other seeds to see the spread.")] = None,
 ) -> None:
     """Replay the BiXSE paper's comparison on the embedded Cranfield collection, end to end.
 
@@ -59,7 +61,7 @@ def demo(
     config = PRESETS[scale].with_overrides(
         output_dir=output, losses=_split_list(losses), label_sources=_split_list(labels), base_model=base_model,
         judge=judge, max_steps=max_steps, batch_size=batch_size, max_train_queries=max_train_queries,
-        precision=precision)
+        precision=precision, seed=seed)
     if judge_model is not None or judge is not None:
         config = config.with_overrides(judge_options={"model": judge_model} if judge_model else {})
     from transformers.utils import logging as transformers_logging
