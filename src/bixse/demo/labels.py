@@ -13,6 +13,7 @@ from bixse.collections.model import Collection
 from bixse.collections.training_data import GradedPair, write_training_file
 from bixse.judging import LabelCache, get_judge, graded_pairs, judge_candidates
 from bixse.mining import Candidate, mine_candidates
+from bixse.retrieval.progress import progress_bar
 
 
 def mine_training_candidates(collection: Collection, miner: str, per_query: int,
@@ -48,8 +49,8 @@ def judge_labels(candidates: Sequence[Candidate], judge_kind: str, judge_options
     Returns the pairs and the number of judge calls this run made (0 on a rerun).
     """
     judge = get_judge(judge_kind, **judge_options)
-    with LabelCache(cache_path) as cache:
-        labels = judge_candidates(candidates, judge, cache)
+    with LabelCache(cache_path) as cache, progress_bar(len(candidates), "judging", unit="pairs") as advance:
+        labels = judge_candidates(candidates, judge, cache, progress=advance)
     return graded_pairs(candidates, labels.judgements, judge.source), labels.stats.judged
 
 
