@@ -15,38 +15,28 @@ bench/README.md between the eval markers).
 
 from __future__ import annotations
 
+# isort: off
+from pinned_threads import THREADS  # first: fixes the threads before numpy/torch load
+# isort: on
+
+import argparse
 import os
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
 
-import sys  # noqa: E402
+import numpy as np
+import torch
+from readme_section import write_readme_section
 
-# Threads must be fixed before numpy/torch load their OpenMP and BLAS runtimes.
-THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 2
-for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[variable] = str(THREADS)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from bixse.collections import load
+from bixse.environment import describe_cpu
+from bixse.evaluation import evaluate_run
+from bixse.models import load_sentence_transformer
+from bixse.retrieval import encode_texts, exact_search, run_from_topk
+from bixse.retrieval.cache import corpus_texts
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from bixse.environment import describe_cpu  # noqa: E402
-
-torch.set_num_threads(THREADS)
-
-from bixse.collections import load  # noqa: E402
-from bixse.evaluation import evaluate_run  # noqa: E402
-from bixse.models import load_sentence_transformer  # noqa: E402
-from bixse.retrieval import encode_texts, exact_search, run_from_topk  # noqa: E402
-from bixse.retrieval.cache import corpus_texts  # noqa: E402
-
-README = Path(__file__).with_name("README.md")
 # Documents per interleaved step: each encoder still sorts its own batches by length.
 CHUNK = 350
 
@@ -230,14 +220,6 @@ def markdown(encoding: dict[str, Any], search: dict[str, Any], measures: dict[st
     return "\n".join(lines)
 
 
-def write_readme(block: str) -> None:
-    text = README.read_text()
-    pattern = re.compile(r"(<!-- eval:start -->\n).*?(<!-- eval:end -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit("bench/README.md has no <!-- eval:start --> / <!-- eval:end --> markers")
-    README.write_text(pattern.sub(lambda match: match.group(1) + block + "\n" + match.group(2), text))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
@@ -255,7 +237,7 @@ def main() -> None:
     if measures["max_abs_diff"] > 1e-6:
         raise SystemExit(f"measures disagree with pytrec_eval by {measures['max_abs_diff']:.2e}")
     if args.write:
-        write_readme(block)
+        write_readme_section("eval", block)
 
 
 if __name__ == "__main__":

@@ -17,36 +17,28 @@ Run: ``.venv/bin/python bench/judge.py [--write] [--llm-pairs 16] [--teacher-pai
 
 from __future__ import annotations
 
+# isort: off
+from pinned_threads import THREADS  # first: fixes the threads before numpy/torch load
+# isort: on
+
+import argparse
 import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-THREADS = 2
-for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[variable] = str(THREADS)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import torch
+from readme_section import write_readme_section
+from scipy.stats import kendalltau
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from bixse.collections import load
+from bixse.environment import describe_cpu
+from bixse.judging import BiEncoderJudge, Judge, LLMJudge
+from bixse.judging.base import Judgement, Pair
+from bixse.mining import mine_candidates
 
-import torch  # noqa: E402
-from bixse.environment import describe_cpu  # noqa: E402
-
-torch.set_num_threads(THREADS)
-
-from scipy.stats import kendalltau  # noqa: E402
-
-from bixse.collections import load  # noqa: E402
-from bixse.judging import BiEncoderJudge, Judge, LLMJudge  # noqa: E402
-from bixse.judging.base import Judgement, Pair  # noqa: E402
-from bixse.mining import mine_candidates  # noqa: E402
-
-README = Path(__file__).with_name("README.md")
 LLM_BATCH = 8
 
 
@@ -162,14 +154,6 @@ def candidate_pairs(queries: int, per_query: int) -> list[Pair]:
     return [(c.query, c.document) for c in candidates if c.query_id in set(query_ids)]  # type: ignore[misc]
 
 
-def write_readme(block: str) -> None:
-    text = README.read_text()
-    pattern = re.compile(r"(<!-- judge:start -->\n).*?(<!-- judge:end -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit("bench/README.md has no <!-- judge:start --> / <!-- judge:end --> markers")
-    README.write_text(pattern.sub(lambda match: match.group(1) + block + "\n" + match.group(2), text))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
@@ -190,7 +174,7 @@ def main() -> None:
     block = "\n".join(lines)
     print(block)
     if args.write:
-        write_readme(block)
+        write_readme_section("judge", block)
 
 
 if __name__ == "__main__":

@@ -13,30 +13,23 @@ bench/README.md between the losses markers).
 
 from __future__ import annotations
 
-import os
+# isort: off
+from pinned_threads import THREADS  # first: fixes the threads before numpy/torch load
+# isort: on
 
-THREADS = 2
-for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[variable] = str(THREADS)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import argparse
+import time
+from collections.abc import Callable
 
-import argparse  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+import torch
+from readme_section import write_readme_section
+from sentence_transformers.sentence_transformer.losses import (
+    MultipleNegativesRankingLoss,
+)
 
-import torch  # noqa: E402
-from bixse.environment import describe_cpu  # noqa: E402
+from bixse.environment import describe_cpu
+from bixse.losses import LOSSES, get_loss
 
-torch.set_num_threads(THREADS)
-
-from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss  # noqa: E402
-
-from bixse.io import atomic_write  # noqa: E402
-from bixse.losses import LOSSES, get_loss  # noqa: E402
-
-README = Path(__file__).with_name("README.md")
 BATCH, DIM = 512, 384
 # Registered defaults, plus the MW loss with its cheaper per-query pool.
 VARIANTS: list[tuple[str, str, dict]] = [(name, name, {}) for name in sorted(LOSSES)] + [
@@ -98,15 +91,6 @@ def table(results: dict[tuple[int, int], dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(block: str) -> None:
-    text = README.read_text()
-    pattern = re.compile(r"(<!-- losses:start -->\n).*?(<!-- losses:end -->)", re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit("bench/README.md has no <!-- losses:start --> / <!-- losses:end --> markers")
-    with atomic_write(README) as handle:
-        handle.write(pattern.sub(lambda match: match.group(1) + block + "\n" + match.group(2), text))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
@@ -139,7 +123,7 @@ def main() -> None:
     block = "\n".join([intro, "", table(results), "", note])
     print(block)
     if args.write:
-        write_readme(block)
+        write_readme_section("losses", block)
 
 
 if __name__ == "__main__":

@@ -21,40 +21,33 @@ Run: ``.venv/bin/python bench/train.py [--write] [--steps 16] [--repeats 3] [--p
 
 from __future__ import annotations
 
+# isort: off
+from pinned_threads import THREADS  # first: fixes the threads before numpy/torch load
+# isort: on
+
+import argparse
+import gc
+import json
 import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-THREADS = 2
-for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[variable] = str(THREADS)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import torch
+from readme_section import write_readme_section
+from transformers import TrainerCallback
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import re  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from bixse.collections import load
+from bixse.collections.training_data import qrels_to_graded_pairs
+from bixse.environment import describe_cpu
+from bixse.training import TrainConfig, train
 
-import torch  # noqa: E402
-from bixse.environment import describe_cpu  # noqa: E402
-
-torch.set_num_threads(THREADS)
-
-from transformers import TrainerCallback  # noqa: E402
-
-from bixse.collections import load  # noqa: E402
-from bixse.collections.training_data import qrels_to_graded_pairs  # noqa: E402
-from bixse.training import TrainConfig, train  # noqa: E402
-
-README = Path(__file__).with_name("README.md")
 WARMUP_STEPS = 3
 PAGE = os.sysconf("SC_PAGE_SIZE")
 RESULT = "RESULT "
@@ -242,12 +235,6 @@ def markdown(setup: Setup, probes: dict[str, list[dict[str, Any]]], study: list[
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    readme = README.read_text(encoding="utf-8")
-    pattern = re.compile(r"(<!-- train:start -->\n).*?(<!-- train:end -->)", re.S)
-    README.write_text(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), readme), encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16)
@@ -271,7 +258,7 @@ def main() -> None:
     text = markdown(setup, probes, study)
     print(text)
     if options.write:
-        write_section(text)
+        write_readme_section("train", text)
 
 
 if __name__ == "__main__":

@@ -31,17 +31,18 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600; give the file the permissions a plain open() would have.
-        os.chmod(tmp_name, 0o666 & ~_current_umask())
+        os.chmod(tmp_name, plain_file_mode())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
 
 
-def _current_umask() -> int:
+def plain_file_mode() -> int:
+    """The permissions ``open(path, "w")`` gives a new file here: 0o666 less the umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

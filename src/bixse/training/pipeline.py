@@ -29,7 +29,7 @@ import yaml
 
 from bixse.collections import Collection
 from bixse.errors import InputError
-from bixse.io import atomic_write
+from bixse.io import atomic_write, plain_file_mode
 from bixse.training.config import RECIPE_LOSS_PARAMS, TrainConfig, config_from_mapping
 from bixse.training.dataset import BuiltDataset, build_rows, dataset_rows, read_layout_file
 from bixse.training.precision import resolve_training_precision
@@ -329,11 +329,10 @@ def save_model_atomically(model: Any, folder: Path) -> None:
 
 def _apply_umask(folder: Path) -> None:
     """Give saved files the usual permissions: the weights file is written private (0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    mode = plain_file_mode()
     for path in folder.rglob("*"):
         if path.is_file():
-            path.chmod(0o666 & ~umask)
+            path.chmod(mode)
 
 
 def write_resolved_config(prepared: PreparedRun, world: int) -> None:
