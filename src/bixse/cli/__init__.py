@@ -27,7 +27,9 @@ error_console = Console(stderr=True)
 from bixse.cli import collection as _collection  # noqa: E402,F401
 from bixse.cli import demo as _demo  # noqa: E402,F401
 from bixse.cli import evaluate as _evaluate  # noqa: E402,F401
+from bixse.cli import experiment as _experiment  # noqa: E402,F401
 from bixse.cli import judge as _judge  # noqa: E402,F401
+from bixse.cli import labels as _labels  # noqa: E402,F401
 from bixse.cli import train as _train  # noqa: E402,F401
 
 

@@ -41,8 +41,8 @@ def train_command(
     split: Annotated[Optional[str], _option(
         "--split", field="split", help="Query split whose qrels train when no --data is given.")] = None,
     loss: Annotated[Optional[str], _option(
-        "--loss", "-l", field="loss", help="Loss name: bixse (pointwise BCE on graded labels), infonce, mw_auc, "
-        "jointlh, summarglh, lsepair, rand1lh, ranknet, margin_mse, listwise_kl.")] = None,
+        "--loss", "-l", field="loss", help="Loss name: bixse (pointwise BCE on graded labels), infonce, "
+        "soft_infonce, mw_auc, jointlh, summarglh, lsepair, rand1lh, ranknet, margin_mse, listwise_kl.")] = None,
     loss_param: Annotated[Optional[list[str]], _option(
         "--loss-param", "-p", help="Loss parameter name=value (repeatable), e.g. -p scale=20 "
         "-p learnable_bias=false.")] = None,

@@ -14,6 +14,7 @@ from typing import Literal
 
 from bixse.collections.beir import load_beir, write_beir
 from bixse.collections.cranfield import CLEVERDON_GRADE_TO_GAIN, load_cranfield
+from bixse.collections.label_import import ImportedLabels, read_qrels_labels
 from bixse.collections.model import Collection, Document, Qrels, Run
 from bixse.collections.trec import (
     load_trec_folder,
@@ -23,6 +24,7 @@ from bixse.collections.trec import (
     write_trec_qrels,
     write_trec_run,
 )
+from bixse.collections.training_data import qrels_to_graded_pairs
 from bixse.errors import InputError
 
 EMBEDDED = {"cranfield": load_cranfield}
@@ -52,7 +54,8 @@ def export(collection: Collection, folder: str | Path, fmt: Literal["beir", "tre
 
 
 __all__ = [
-    "CLEVERDON_GRADE_TO_GAIN", "Collection", "Document", "EMBEDDED", "InputError", "Qrels", "Run",
-    "export", "load", "load_beir", "load_cranfield", "load_trec_folder", "read_trec_qrels",
-    "read_trec_run", "write_beir", "write_trec_folder", "write_trec_qrels", "write_trec_run",
+    "CLEVERDON_GRADE_TO_GAIN", "Collection", "Document", "EMBEDDED", "ImportedLabels", "InputError", "Qrels",
+    "Run", "export", "load", "load_beir", "load_cranfield", "load_trec_folder", "qrels_to_graded_pairs",
+    "read_qrels_labels", "read_trec_qrels", "read_trec_run", "write_beir", "write_trec_folder",
+    "write_trec_qrels", "write_trec_run",
 ]

@@ -189,6 +189,24 @@ def qrels_to_graded_pairs(collection: Collection, split: str = "train", source: 
     return pairs
 
 
+def human_grades_of_pairs(collection: Collection, pairs: Iterable[tuple[str, str]],
+                          source: str = "human") -> list[GradedPair]:
+    """Each (query id, doc id) pair with its human grade as a probability, ``gain / max gain``.
+
+    An unjudged pair scores 0: the pairs are usually a retriever's mined candidates, and on a
+    pooled collection an unjudged document that a retriever surfaces is very likely
+    non-relevant, which is what BiXSE's in-batch negatives assume anyway.
+    """
+    max_gain = max(collection.max_grade(), 1)
+    graded = []
+    for query_id, doc_id in pairs:
+        gain = max(collection.qrels.get(query_id, {}).get(doc_id, 0), 0)
+        graded.append(GradedPair(query=collection.queries[query_id], document=collection.corpus[doc_id].full_text,
+                                 score=gain / max_gain, query_id=query_id, doc_id=doc_id, grade=gain,
+                                 source=source))
+    return graded
+
+
 def group_by_query(pairs: Iterable[GradedPair], positive_threshold: float = 0.5) -> list[MultiPositiveGroup]:
     """Group graded pairs by query: ``score >= positive_threshold`` are positives, the rest negatives.
 

@@ -70,14 +70,10 @@ class DemoConfig:
 
 
 def resolve_eval_precision(precision: str) -> str:
-    """The encoding precision ``precision`` means here (the demo's ``auto`` prefers native bf16 on a CPU)."""
-    import torch
+    """The encoding precision ``precision`` means here (``auto`` prefers native bf16 on a CPU)."""
+    from bixse.training.precision import resolve_encoding_precision
 
-    from bixse.training.precision import cpu_has_native_bf16
-
-    if precision != "auto" or torch.cuda.is_available():
-        return precision
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return resolve_encoding_precision(precision)
 
 
 PRESETS: dict[str, DemoConfig] = {

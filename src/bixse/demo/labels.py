@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bixse.collections.model import Collection
-from bixse.collections.training_data import GradedPair, write_training_file
+from bixse.collections.training_data import GradedPair, human_grades_of_pairs, write_training_file
 from bixse.judging import LabelCache, get_judge, graded_pairs, judge_candidates
 from bixse.mining import Candidate, mine_candidates
 from bixse.retrieval.progress import progress_bar
@@ -27,19 +27,8 @@ def mine_training_candidates(collection: Collection, miner: str, per_query: int,
 
 
 def human_labels(collection: Collection, candidates: Sequence[Candidate]) -> list[GradedPair]:
-    """Each candidate's human grade as a probability, gain / max gain; an unjudged pair is 0.
-
-    Cranfield's judgements come from pooled searches, so an unjudged mined document is very
-    likely non-relevant: scoring it 0 is what BiXSE's in-batch negatives assume anyway.
-    """
-    max_gain = max(collection.max_grade(), 1)
-    pairs = []
-    for candidate in candidates:
-        gain = collection.qrels.get(candidate.query_id, {}).get(candidate.doc_id, 0)
-        pairs.append(GradedPair(query=candidate.query or "", document=candidate.document or "",
-                                score=gain / max_gain, query_id=candidate.query_id, doc_id=candidate.doc_id,
-                                grade=gain, source="human"))
-    return pairs
+    """Each candidate's human grade as a probability, gain / max gain; an unjudged pair is 0."""
+    return human_grades_of_pairs(collection, ((c.query_id, c.doc_id) for c in candidates))
 
 
 def judge_labels(candidates: Sequence[Candidate], judge_kind: str, judge_options: dict,

@@ -12,6 +12,7 @@ from bixse.losses.base import LAYOUTS, BixseLoss
 from bixse.losses.registry import LOSSES, get_loss, register
 from bixse.losses import bixse as _bixse  # noqa: F401
 from bixse.losses import infonce as _infonce  # noqa: F401
+from bixse.losses import soft_infonce as _soft_infonce  # noqa: F401
 from bixse.losses import mw_auc as _mw_auc  # noqa: F401
 from bixse.losses import jointlh as _jointlh  # noqa: F401
 from bixse.losses import summarglh as _summarglh  # noqa: F401

@@ -1,0 +1,220 @@
+"""``report/`` of an experiment folder: report.md, report.json and the figures, from finished cells.
+
+Made from whatever has finished (any shards, any subset of the grid): every number names the
+cells it came from (``report.json``: each arm's ``cells``), so it can be traced to the cell's
+``result.json`` and per-split files.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bixse.experiment.aggregate import POOLED, load_references, load_results, summarise
+from bixse.experiment.config import ExperimentConfig, config_from_mapping
+from bixse.io import atomic_write
+
+REPORT_DIR = "report"
+
+
+def _recorded_config(output_dir: Path) -> ExperimentConfig:
+    import yaml
+
+    text = (output_dir / "experiment.yaml").read_text(encoding="utf-8")
+    return config_from_mapping(yaml.safe_load(text), output_dir / "experiment.yaml", text)
+
+
+def build_summary(output_dir: Path, n_resamples: int = 2_000) -> dict[str, Any]:
+    config = _recorded_config(output_dir)
+    order = {cell.key: index for index, cell in enumerate(config.cells())}
+    results = sorted(load_results(output_dir), key=lambda r: order.get(r["key"], len(order)))
+    measures = list(config.evaluation.measures)
+    summary = summarise(results, config.baseline, measures, n_resamples)
+    all_cells = config.cells()
+    finished = {r["key"] for r in results}
+    summary.update({
+        "experiment": config.name, "primary_measure": measures[0],
+        "cells_total": len(all_cells), "cells_finished": len(finished & {c.key for c in all_cells}),
+        "cells_missing": [c.key for c in all_cells if c.key not in finished],
+        "references": {name: {target: record["aggregate"] for target, record in targets.items()}
+                       for name, targets in load_references(output_dir).items()},
+        "conventions": next((t["conventions"] for r in results for t in r["evaluation"].values()), ""),
+        "environment": _environment(),
+        "n_resamples": n_resamples,
+    })
+    summary["power"] = _power(summary)
+    return summary
+
+
+def _environment() -> dict[str, str]:
+    import sentence_transformers
+    import torch
+
+    from bixse.environment import describe_cpu
+
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "cpu": describe_cpu(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+            "python": platform.python_version(), "torch": torch.__version__,
+            "sentence-transformers": sentence_transformers.__version__}
+
+
+def _power(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Half-width of the pooled interval of each untransformed arm's difference from its baseline."""
+    measure = summary["primary_measure"]
+    rows = []
+    for comparison in summary["comparisons"]:
+        if comparison["transform"] != "none":
+            continue
+        low, high = comparison["scopes"][POOLED][measure]["ci"]
+        rows.append({"arm": comparison["arm"], "seeds": len(comparison["seeds"]),
+                     "half_width": (high - low) / 2})
+    return rows
+
+
+# --- markdown ----------------------------------------------------------------------------------
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}".replace("-", "−")
+
+
+def _comparison_of(summary: dict[str, Any], arm: str) -> dict[str, Any] | None:
+    return next((c for c in summary["comparisons"] if c["arm"] == arm), None)
+
+
+def _pooled_table(summary: dict[str, Any]) -> list[str]:
+    measure = summary["primary_measure"]
+    lines = [f"| arm (loss, labels, transform, batch, steps) | seeds | {measure} mean ± sd [95% CI] | "
+             f"Δ vs {summary['baseline']} [95% CI] | p t / rand (Holm) |", "|---|---:|---|---|---|"]
+    for arm in summary["arms"]:
+        score = arm["scores"][POOLED][measure]
+        row = (f"| {arm['id']} | {len(arm['seeds'])} | {_fmt(score['mean'])} ± {score['sd']:.3f} "
+               f"[{_fmt(score['ci'][0])}, {_fmt(score['ci'][1])}] |")
+        comparison = _comparison_of(summary, arm["id"])
+        if comparison is None:
+            row += " (baseline) | |" if arm["loss"] == summary["baseline"] else " no baseline run | |"
+        else:
+            test = comparison["scopes"][POOLED][measure]
+            mark = " †" if test["significant"] else ""
+            row += (f" {_signed(test['delta'])}{mark} [{_signed(test['ci'][0])}, {_signed(test['ci'][1])}] | "
+                    f"{test['t_p_holm']:.3g} / {test['rand_p_holm']:.3g} |")
+        lines.append(row)
+    return lines
+
+
+def _collection_table(summary: dict[str, Any]) -> list[str]:
+    measure = summary["primary_measure"]
+    targets = list(dict.fromkeys(t for arm in summary["arms"] for t in arm["targets"]))
+    lines = ["| model | " + " | ".join(targets) + " | pooled |", "|---|" + "---:|" * (len(targets) + 1)]
+    for name, scores in summary["references"].items():
+        values = [scores.get(t, {}).get(measure) for t in targets]
+        known = [v for v in values if v is not None]
+        pooled = sum(known) / len(known) if len(known) == len(values) else None
+        lines.append(f"| {name} (no training) | " + " | ".join("" if v is None else _fmt(v) for v in values)
+                     + f" | {'' if pooled is None else _fmt(pooled)} |")
+    for arm in summary["arms"]:
+        comparison = _comparison_of(summary, arm["id"])
+        cells = []
+        for target in [*targets, POOLED]:
+            if target not in arm["scores"]:
+                cells.append("")
+                continue
+            mark = ""
+            if comparison is not None and comparison["scopes"].get(target, {}).get(measure, {}).get("significant"):
+                mark = " †"
+            cells.append(_fmt(arm["scores"][target][measure]["mean"]) + mark)
+        lines.append(f"| {arm['id']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
+    measure = summary["primary_measure"]
+    env = summary["environment"]
+    lines = [f"# Experiment `{summary['experiment']}`", "",
+             f"{summary['cells_finished']} of {summary['cells_total']} cells finished; made {env['date']} on "
+             f"{env['cpu']}, GPU {env['gpu']}, Python {env['python']}, torch {env['torch']}, "
+             f"sentence-transformers {env['sentence-transformers']}.", "",
+             f"Scores: {summary['conventions']}. Pooled = macro mean over the collections an arm was evaluated "
+             "on. Intervals: 95% percentile bootstrap, resampling seeds and, within each collection, queries "
+             f"({summary['n_resamples']:,} resamples). Δ: the arm minus the baseline ({summary['baseline']}) on "
+             "the same labels, transform, batch, budget and seeds. Tests: paired t-test and sign-flip "
+             "randomisation test over every query (differences averaged over seeds), Holm-corrected across "
+             "all comparisons of a scope; † = both adjusted p < 0.05.", "",
+             f"## Pooled ({measure})", "", *_pooled_table(summary), "",
+             f"## Per collection ({measure}, mean over seeds)", "", *_collection_table(summary), ""]
+    if summary["power"]:
+        lines += ["## Power", "", "Half-width of the 95% interval of the pooled difference from the baseline "
+                  "(untransformed labels):", ""]
+        lines += [f"- {row['arm']}: ±{row['half_width']:.4f} ({row['seeds']} seed(s))" for row in summary["power"]]
+        lines.append("")
+    if figures:
+        lines += ["## Figures", "", *[f"![{name}]({name})" for name in figures], ""]
+    if summary["cells_missing"]:
+        lines += [f"## Not yet run ({len(summary['cells_missing'])} cells)", "",
+                  *[f"- `{key}`" for key in summary["cells_missing"][:40]]]
+        if len(summary["cells_missing"]) > 40:
+            lines.append(f"- ... and {len(summary['cells_missing']) - 40} more")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+def _curve_figure(summary: dict[str, Any], kind: str, path: Path) -> bool:
+    """Pooled primary measure against the transform's value (none = 0 for flips), a line per loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measure = summary["primary_measure"]
+    lines: dict[str, list[tuple[float, float, float, float]]] = {}
+    for arm in summary["arms"]:
+        spec = arm["transform_spec"]
+        if spec["kind"] == kind or (kind == "flip" and spec["kind"] == "none"):
+            x = spec["value"] if spec["kind"] == kind else 0.0
+            score = arm["scores"][POOLED][measure]
+            label = f"{arm['loss']} ({arm['labels']})"
+            lines.setdefault(label, []).append((x, score["mean"], *score["ci"]))
+    lines = {label: sorted(points) for label, points in lines.items() if len(points) >= 2}
+    if not lines:
+        return False
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for label, points in sorted(lines.items()):
+        xs, means, lows, highs = zip(*points)
+        axis.plot(xs, means, marker="o", label=label)
+        axis.fill_between(xs, lows, highs, alpha=0.15)
+    axis.set_xlabel({"flip": "label flip probability p", "cutoff": "relevance cutoff c (pairs below dropped)",
+                     "binarize": "binarisation threshold t"}[kind])
+    axis.set_ylabel(f"pooled {measure}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.png")
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    temporary.replace(path)
+    return True
+
+
+def write_experiment_report(output_dir: str | Path, n_resamples: int = 2_000) -> Path:
+    """Write ``report/report.md``, ``report.json`` and the figures; return report.md's path."""
+    output = Path(output_dir)
+    summary = build_summary(output, n_resamples)
+    folder = output / REPORT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = [f"{kind}.png" for kind in ("flip", "cutoff", "binarize")
+               if _curve_figure(summary, kind, folder / f"{kind}.png")]
+    with atomic_write(folder / "report.json") as handle:
+        json.dump(summary, handle, indent=1)
+    report = folder / "report.md"
+    with atomic_write(report) as handle:
+        handle.write(render_markdown(summary, figures))
+    return report
