@@ -72,3 +72,36 @@ def test_import_a_real_llmjudge_label_set(tmp_path):
     pairs = read_graded_pairs(output)
     assert len(pairs) == 4423
     assert sum(p.score for p in pairs) == pytest.approx((1274 + 2 * 504 + 3 * 387) / 3)
+
+
+def test_export_as_qrels_round_trips_through_import(tmp_path, cranfield):
+    qrels = tmp_path / "qrels.txt"
+    test_ids = set(cranfield.query_ids("test"))
+    qrels.write_text("".join(f"{q} 0 {d} {g}\n" for q, docs in cranfield.qrels.items() if q in test_ids
+                             for d, g in docs.items()))
+    labels, exported = tmp_path / "labels.jsonl", tmp_path / "exported.txt"
+    assert runner.invoke(app, ["labels", "import", str(qrels), "-c", "cranfield", "--max-grade", "4",
+                               "-o", str(labels)]).exit_code == 0
+    result = runner.invoke(app, ["labels", "export", str(labels), "-c", "cranfield", "--max-grade", "4",
+                                 "-o", str(exported)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"wrote {cranfield.subset('test').num_judgements():,} judgements for 75 queries" in result.output
+    assert exported.read_text() == qrels.read_text()
+
+
+def test_export_rounds_scores_half_up_and_needs_ids(tmp_path, cranfield):
+    from bixse.collections import write_labels_as_qrels
+    from bixse.collections.training_data import GradedPair
+    from bixse.errors import InputError
+
+    pairs = [GradedPair("q", "d", score, query_id="1", doc_id=doc) for score, doc in
+             ((0.5, "184"), (0.49, "29"), (1 / 6, "31"), (1.0, "12"))]
+    exported = write_labels_as_qrels(tmp_path / "q.txt", pairs, max_grade=3)
+    assert (tmp_path / "q.txt").read_text() == "1 0 184 2\n1 0 29 1\n1 0 31 1\n1 0 12 3\n"
+    assert (exported.written, exported.grade_counts, exported.num_queries) == (4, {1: 2, 2: 1, 3: 1}, 1)
+    with pytest.raises(InputError, match="pair 2 has no doc_id") as error:
+        write_labels_as_qrels(tmp_path / "x.txt", [pairs[0], GradedPair("q", "text only", 1.0, query_id="1")], 3)
+    assert error.value.field == "doc_id"
+    with pytest.raises(InputError, match="pair 2 repeats query '1', document '184'"):
+        write_labels_as_qrels(tmp_path / "x.txt", [pairs[0], pairs[0]], 3)
+    assert not (tmp_path / "x.txt").exists()

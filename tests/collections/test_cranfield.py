@@ -42,3 +42,10 @@ def test_subset_keeps_corpus_and_restricts_queries(cranfield):
 
 def test_load_is_cached():
     assert load("cranfield") is load("cranfield")
+
+
+def test_repr_is_a_one_line_summary(cranfield):
+    assert repr(cranfield) == ("Collection('cranfield', 1,398 documents, 225 queries, 1,836 judgements, "
+                               "splits: train/dev/test)")
+    assert repr(cranfield.subset("test")) == ("Collection('cranfield/test', 1,398 documents, 75 queries, "
+                                              "596 judgements, splits: all)")

@@ -9,8 +9,11 @@ from bixse.collections.beir import read_corpus_jsonl, read_qrels_tsv, read_queri
 from bixse.collections.model import Collection
 from bixse.collections.trec import read_topics_tsv, read_trec_corpus
 from bixse.collections.training_data import read_graded_pairs, read_multi_positive_groups
+from bixse.collections.label_import import read_qrels_labels
 from bixse.collections.validation import KnownIds
 from bixse.errors import InputError
+from bixse.evaluation.pipeline import read_qrels_file
+from bixse.training.config import load_config
 
 GOOD_PAIR = '{"query": "q", "document": "d", "score": 0.5}\n'
 COLLECTION = Collection("toy", {"d1": Document("d1", "text")}, {"q1": "query"}, {"q1": {"d1": 1}})
@@ -37,6 +40,9 @@ CASES = [
     ("trec-run-rank-word", "run.trec", "1 Q0 a one 1.0 tag\n", read_trec_run, 1, "rank", "integer"),
     ("trec-run-duplicate", "run.trec", "1 Q0 a 1 2.0 t\n1 Q0 a 2 1.0 t\n", read_trec_run, 2, "docid", "twice"),
     ("trec-corpus-duplicate", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n<DOC><DOCNO>1</DOCNO><TEXT>b</TEXT></DOC>\n", read_trec_corpus, 2, "DOCNO", "duplicate"),
+    ("trec-corpus-unclosed-doc", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n<DOC><DOCNO>2</DOCNO><TEXT>b</TEXT>\n<DOC><DOCNO>3</DOCNO><TEXT>c</TEXT></DOC>\n", read_trec_corpus, 2, "DOC", "no </DOC>"),
+    ("trec-corpus-unclosed-last-doc", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n\n<DOC><DOCNO>2</DOCNO>\n<TEXT>b</TEXT>\n", read_trec_corpus, 3, "DOC", "end of the file"),
+    ("trec-corpus-stray-close", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n</DOC>\n", read_trec_corpus, 2, "DOC", "without an opening"),
     ("topics-empty-text", "topics.tsv", "1\tok\n2\t \n", read_topics_tsv, 2, "text", "empty text"),
     ("pairs-score-above-one", "pairs.jsonl", GOOD_PAIR + '{"query": "q", "document": "d", "score": 1.5}\n', read_graded_pairs, 2, "score", "[0, 1]"),
     ("pairs-score-nan", "pairs.jsonl", '{"query": "q", "document": "d", "score": NaN}\n', read_graded_pairs, 1, "score", "[0, 1]"),
@@ -98,3 +104,46 @@ def test_atomic_writer_leaves_no_partial_file(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+# (reader, file name, two lines: a valid one, then one with a byte that is not UTF-8)
+UTF8_CASES = [
+    (read_corpus_jsonl, "corpus.jsonl", b'{"_id": "1", "text": "a"}\n{"_id": "2", "text": "caf\xe9"}\n'),
+    (read_queries_jsonl, "queries.jsonl", b'{"_id": "1", "text": "a"}\n{"_id": "2", "text": "\xff"}\n'),
+    (read_qrels_tsv, "qrels.tsv", b"q1\td1\t1\nq\xff\td1\t1\n"),
+    (read_trec_qrels, "qrels.txt", b"1 0 a 2\n1 0 b\xc3 1\n"),
+    (read_trec_run, "run.trec", b"1 Q0 a 1 1.0 t\n1 Q0 \x80 2 0.5 t\n"),
+    (read_trec_corpus, "corpus.trec", b"<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n<DOC><DOCNO>2</DOCNO><TEXT>\xfe</TEXT></DOC>\n"),
+    (read_topics_tsv, "topics.tsv", b"1\tok\n2\t\xff\n"),
+    (read_graded_pairs, "pairs.jsonl", GOOD_PAIR.encode() + b'{"query": "\xff", "document": "d", "score": 0.5}\n'),
+    (lambda p: read_qrels_labels(p, COLLECTION, max_grade=1), "labels.txt", b"q1 0 d1 1\nq1 0 d\xff 1\n"),
+    (read_qrels_file, "qrels.txt", b"1 0 a 2\n1 0 \xff 1\n"),
+    (load_config, "train.yaml", b"loss: bixse\nmodel: caf\xe9\n"),
+]
+
+
+@pytest.mark.parametrize(("reader", "file_name", "content"), UTF8_CASES, ids=[c[1] + "-" + str(i) for i, c in enumerate(UTF8_CASES)])
+def test_a_byte_that_is_not_utf8_is_located(tmp_path: Path, reader, file_name, content):
+    path = tmp_path / file_name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="not valid UTF-8") as caught:
+        reader(path)
+    assert (caught.value.path, caught.value.line) == (str(path), 2)
+    assert f"{path}:2" in str(caught.value)
+
+
+def test_atomic_writer_refuses_a_folder_or_a_file_as_parent(tmp_path):
+    from bixse.io import atomic_write
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InputError, match="is a directory") as caught:
+        with atomic_write(tmp_path / "folder"):
+            pass
+    assert (caught.value.path, caught.value.field) == (str(tmp_path / "folder"), "output")
+    (tmp_path / "file").write_text("kept")
+    with pytest.raises(InputError, match="not a folder") as caught:
+        with atomic_write(tmp_path / "file" / "inner" / "out.txt"):
+            pass
+    assert caught.value.path == str(tmp_path / "file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+    assert list((tmp_path / "folder").iterdir()) == []

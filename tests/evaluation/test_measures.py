@@ -117,3 +117,22 @@ def test_score_ties_are_broken_as_trec_eval_does_for_every_measure():
     eleven = {"q1": {doc: 1.0 for doc in "abcdefghijk"}}  # "a" is 11th: outside the top 10
     assert evaluate_run(eleven, qrels, ["MRR@10"]).per_query["MRR@10"]["q1"] == 0.0
     assert evaluate_run(eleven, qrels, ["MRR@11"]).per_query["MRR@11"]["q1"] == pytest.approx(1 / 11)
+
+
+def test_run_sharing_no_query_with_the_qrels_is_an_input_error():
+    prefixed = {f"x{q}": docs for q, docs in RUN.items()}
+    with pytest.raises(InputError, match="no query id .* 3 queries .* e.g. xq1.* e.g. q1") as error:
+        evaluate_run(prefixed, QRELS, name="prefixed")
+    assert error.value.field == "run"
+    with pytest.raises(InputError, match="no query id") as error:
+        evaluate_run({}, QRELS, path="empty.trec")
+    assert error.value.path == "empty.trec"
+
+
+def test_partial_run_is_scored_with_a_warning_that_counts_the_queries(caplog):
+    result = evaluate_run(RUN, QRELS, name="toy")  # q3 is missing: it scores 0, as documented
+    assert result.per_query["nDCG@10"]["q3"] == 0.0
+    assert "toy: run covers 2 of 3 queries" in caplog.text
+    caplog.clear()
+    evaluate_run({**RUN, "q3": {"d7": 1.0}}, QRELS)
+    assert "covers" not in caplog.text

@@ -56,3 +56,36 @@ def test_model_object_and_its_saved_folder_score_the_same(tiny_model, cranfield,
                                show_progress=False)
     assert in_memory.aggregate == pytest.approx(from_disk.aggregate, abs=1e-6)
     assert isinstance(SentenceTransformer, type)
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"baseline": "nope"}, "baseline"),
+    ({"ndcg_gain": "cubic"}, "ndcg_gain"),
+    ({"measures": ["nDCG@10", "nDCG@10"]}, "measures"),
+    ({"search": "ivf"}, "search"),
+    ({"precision": "fp64"}, "precision"),
+    ({"models": ["bm25", "./no-such-model"]}, "model"),
+    ({"output_dir": "taken.txt"}, "output"),
+])
+def test_evaluate_models_checks_every_option_before_retrieving(cranfield, tmp_path, monkeypatch, options, field):
+    def refuse(*args, **kwargs):
+        raise AssertionError("retrieval started although an option was invalid")
+
+    monkeypatch.setattr("bixse.retrieval.get_retriever", refuse)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken.txt").write_text("a file")
+    models = options.pop("models", ["bm25", "default"])
+    with pytest.raises(InputError) as error:
+        evaluate_models(models, cranfield, "test", **options)
+    assert error.value.field == field
+
+
+def test_evaluate_run_files_checks_every_option_before_scoring(tmp_path):
+    run = tmp_path / "a.trec"
+    run.write_text("1 Q0 184 1 1.0 tag\n")
+    qrels = {"1": {"184": 1}}
+    for options, field in (({"baseline": "b"}, "baseline"), ({"ndcg_gain": "cubic"}, "ndcg_gain"),
+                           ({"output_dir": run}, "output")):
+        with pytest.raises(InputError) as error:
+            evaluate_run_files([run], qrels, **options)
+        assert error.value.field == field

@@ -108,3 +108,43 @@ def test_bixse_judge_refuses_a_truncated_file_keeping_the_cache(tmp_path, cranfi
     assert (result.exception.path, result.exception.line) == (str(path), 4)
     with LabelCache(cache_path) as cache:
         assert cache.count(DummyJudge()) == 3
+
+
+def test_a_trec_run_as_candidates_keeps_each_querys_top_k(tmp_path, cranfield) -> None:
+    from bixse.mining import read_run_candidates
+
+    run = tmp_path / "run.trec"
+    run.write_text("1 Q0 184 3 1.0 bm25\n1 Q0 29 1 3.0 bm25\n1 Q0 31 2 2.0 bm25\n1 Q0 12 4 2.0 bm25\n"
+                   "2 Q0 12 1 5.0 bm25\n")
+    candidates = read_run_candidates(run, cranfield, top_k=3)
+    # By score, not by the file's ranks; the tie at 2.0 goes to the smaller doc id.
+    assert [(c.query_id, c.doc_id, c.rank, c.score) for c in candidates] == [
+        ("1", "29", 1, 3.0), ("1", "12", 2, 2.0), ("1", "31", 3, 2.0), ("2", "12", 1, 5.0)]
+    assert candidates[0].query == cranfield.queries["1"] and candidates[0].document == cranfield.corpus["29"].full_text
+    assert {c.retriever for c in candidates} == {"run:run.trec"}
+    run.write_text("1 Q0 184 1 1.0 bm25\n1 Q0 no-such-doc 2 0.5 bm25\n")
+    with pytest.raises(InputError, match="unknown document 'no-such-doc'") as error:
+        read_run_candidates(run, cranfield)
+    assert (error.value.path, error.value.line, error.value.field) == (str(run), 2, "docid")
+
+
+def test_bixse_judge_takes_a_run_as_its_candidates(tmp_path, cranfield) -> None:
+    from typer.testing import CliRunner
+
+    from bixse.cli import app
+    from bixse.collections.training_data import read_graded_pairs
+
+    run, output = tmp_path / "run.trec", tmp_path / "graded.jsonl"
+    run.write_text("".join(f"{q} Q0 {d} {r} {10 - r}.0 bm25\n" for q in ("1", "2")
+                           for r, d in enumerate(("184", "29", "31", "12", "51"), start=1)))
+    arguments = ["judge", "--candidates-run", str(run), "--top-k", "2", "-c", "cranfield", "--judge", "dummy",
+                 "--cache", str(tmp_path / "labels.sqlite"), "-o", str(output)]
+    result = CliRunner().invoke(app, arguments, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "4 pairs (test:dummy-0): 0 cached, 4 judged now" in result.output
+    assert [(p.query_id, p.doc_id) for p in read_graded_pairs(output)] == [
+        ("1", "184"), ("1", "29"), ("2", "184"), ("2", "29")]
+    both = CliRunner().invoke(app, [*arguments, "-i", str(tmp_path / "c.jsonl")])
+    assert isinstance(both.exception, InputError) and both.exception.field == "candidates"
+    no_run = CliRunner().invoke(app, ["judge", "-i", str(tmp_path / "c.jsonl"), "--top-k", "2", "--judge", "dummy"])
+    assert isinstance(no_run.exception, InputError) and no_run.exception.field == "top_k"

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bixse.cli import app
@@ -32,7 +33,7 @@ def info(collection: CollectionArg) -> None:
         bixse collection info ./scifact        (a BEIR folder)
     """
     loaded = load(collection)
-    table = Table(title=f"collection: {loaded.name}", show_header=False)
+    table = Table(title=f"collection: {escape(loaded.name)}", show_header=False)
     table.add_row("documents", f"{len(loaded.corpus):,}")
     table.add_row("queries", f"{len(loaded.queries):,}")
     table.add_row("judgements", f"{loaded.num_judgements():,}")
@@ -41,10 +42,10 @@ def info(collection: CollectionArg) -> None:
     for split in loaded.split_names():
         ids = loaded.query_ids(split)
         judged = sum(len(loaded.qrels.get(q, {})) for q in ids)
-        table.add_row(f"split {split}", f"{len(ids):,} queries, {judged:,} judgements")
+        table.add_row(f"split {escape(split)}", f"{len(ids):,} queries, {judged:,} judgements")
     console.print(table)
     if loaded.description:
-        console.print(loaded.description)
+        console.print(loaded.description, markup=False)
 
 
 @collection_app.command("export")
@@ -61,4 +62,4 @@ def export_command(
         bixse collection export cranfield ./cranfield-beir --format beir
     """
     written = export(load(collection), folder, format)  # type: ignore[arg-type]
-    console.print(f"wrote {format} folder: {written}")
+    console.print(f"wrote {format} folder: {written}", markup=False, highlight=False)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bixse.cli import app
 from bixse.demo import PRESETS, run_demo
@@ -68,9 +69,9 @@ def demo(
 
     # Weight-loading and shard-writing bars, once per model, would bury the stage lines.
     transformers_logging.disable_progress_bar()
-    result = run_demo(config, log=console.print)
+    result = run_demo(config, log=lambda message: console.print(escape(message), highlight=False))
     for labels, comparison in result.comparisons_by_labels.items():
         for table in rich_tables(comparison, f"{config.collection} {config.eval_split}, trained on {labels} labels"):
             console.print(table)
     console.print(f"\nreport: {result.report}\nchart:  {result.chart}\n"
-                  f"total:  {result.timings_s['total'] / 60:.1f} min")
+                  f"total:  {result.timings_s['total'] / 60:.1f} min", markup=False, highlight=False)

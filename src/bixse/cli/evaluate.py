@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bixse.cli import app
@@ -29,6 +30,10 @@ CacheDirOption = Annotated[Optional[Path], typer.Option(
 
 def _retriever_options(faiss: str | None, precision: str, batch_size: int, cache_dir: Path | None,
                        no_cache: bool) -> dict:
+    from bixse.retrieval.faiss_index import INDEX_KINDS
+
+    if faiss is not None and faiss not in INDEX_KINDS:
+        raise InputError(f"unknown FAISS index '{faiss}' (expected one of {', '.join(INDEX_KINDS)})", field="faiss")
     return {"search": faiss or "exact", "precision": precision, "batch_size": batch_size,
             "cache_dir": cache_dir, "cache": False if no_cache else None}
 
@@ -104,9 +109,10 @@ def eval_command(
         raise InputError("nothing to evaluate: give --model (e.g. -m bm25 -m default) or --run", field="model")
     for table in rich_tables(comparison, title):
         console.print(table)
-    console.print(f"[dim]{comparison.conventions()}[/dim]")
+    console.print(f"[dim]{escape(comparison.conventions())}[/dim]")
     if output is not None:
-        console.print(f"wrote {output}/report.md, results.json, chart.png" + ("" if run else " and runs/"))
+        console.print(f"wrote {output}/report.md, results.json, chart.png" + ("" if run else " and runs/"),
+                      markup=False, highlight=False)
 
 
 @app.command("search")
@@ -136,13 +142,14 @@ def search_command(
     options = {} if model.lower() == "bm25" else _retriever_options(
         faiss, precision, batch_size, cache_dir, no_cache)
     hits = get_retriever(model, loaded.corpus, **options).search_text(query, top_k)
-    table = Table(title=f"{model} on {loaded.name}: {query}")
+    table = Table(title=escape(f"{model} on {loaded.name}: {query}"))
     for column, justify in (("rank", "right"), ("score", "right"), ("doc id", "left"), ("title / text", "left")):
         table.add_column(column, justify=justify)
     for rank, (doc_id, score) in enumerate(hits, start=1):
         document = loaded.corpus[doc_id]
         shown = document.title or document.text
-        table.add_row(str(rank), f"{score:.4f}", doc_id, shown if len(shown) <= 100 else shown[:97] + "...")
+        shown = shown if len(shown) <= 100 else shown[:97] + "..."
+        table.add_row(str(rank), f"{score:.4f}", escape(doc_id), escape(shown))
     console.print(table)
     if not hits:
         console.print("no document matches this query")

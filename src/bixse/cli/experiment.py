@@ -27,7 +27,7 @@ product of its axes (every axis is a list):
 \b
     name: my-grid
     model: all-MiniLM-L6-v2           # base model of every cell
-    training: {max_seq_length: 64, max_steps: 100, batch_size: 32}   # any `bixse train` setting
+    training: {max_seq_length: 64, max_steps: 100, batch_size: 32}   # `bixse train` settings shared by every cell
     evaluation:
       collections: [cranfield:test, ../data/beir/scifact:test]       # collection:split, zero-shot
       measures: [nDCG@10, R@100]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bixse.cli import app
 from bixse.training.config import TrainConfig
@@ -32,8 +33,10 @@ def train_command(
         "--model", "-m", field="model", help="Base model: [bold]default[/bold] / all-MiniLM-L6-v2 (packaged, "
         "offline), a sentence-transformers folder, or a hub id.")] = None,
     data: Annotated[Optional[Path], _option(
-        "--data", "-d", help="Training file (JSONL): graded pairs {query|query_id, document|doc_id, score} or "
-        "multi-positive groups {query, positives, negatives}. Default: the human grades (qrels) of "
+        "--data", "-d", help="Training data: a JSONL file of graded pairs {query|query_id, document|doc_id, "
+        "score} or multi-positive groups {query, positives, negatives}; a .csv or .parquet file with the "
+        "graded-pairs columns; or a folder holding a Hugging Face dataset saved with save_to_disk (a hub dataset "
+        "name is not fetched: offline, save it first). Default: the human grades (qrels) of "
         "--collection/--split.")] = None,
     collection: Annotated[Optional[str], _option(
         "--collection", "-c", field="collection", help="Collection whose qrels train (without --data), which "
@@ -42,7 +45,8 @@ def train_command(
         "--split", field="split", help="Query split whose qrels train when no --data is given.")] = None,
     loss: Annotated[Optional[str], _option(
         "--loss", "-l", field="loss", help="Loss name: bixse (pointwise BCE on graded labels), infonce, "
-        "soft_infonce, mw_auc, jointlh, summarglh, lsepair, rand1lh, ranknet, margin_mse, listwise_kl.")] = None,
+        "soft_infonce, mw_auc, jointlh, summarglh, lsepair, rand1lh, ranknet, margin_mse, listwise_kl; bixse_ring "
+        "(BiXSE by ring exchange across torchrun processes).")] = None,
     loss_param: Annotated[Optional[list[str]], _option(
         "--loss-param", "-p", help="Loss parameter name=value (repeatable), e.g. -p scale=20 "
         "-p learnable_bias=false.")] = None,
@@ -58,6 +62,10 @@ def train_command(
     batch_size: Annotated[Optional[int], _option(
         "--batch-size", "-b", field="batch_size", help="Labelled pairs (distinct queries) per batch and "
         "device.")] = None,
+    mini_batch_size: Annotated[Optional[int], _option(
+        "--mini-batch-size", help="GradCache: embed each batch N rows at a time, so that memory is bounded by "
+        "N rows' activations instead of the batch's; same loss and gradients, one extra forward pass. "
+        "Default: the whole batch at once.")] = None,
     learning_rate: Annotated[Optional[float], _option(
         "--learning-rate", "--lr", field="learning_rate", help="Peak learning rate (AdamW, linear decay).")] = None,
     loss_learning_rate: Annotated[Optional[float], _option(
@@ -91,7 +99,7 @@ def train_command(
         "--keep-checkpoints", help="Keep checkpoints/ after a successful run (removed by default).")] = False,
     resume: Annotated[bool, _option(
         "--resume", help="Continue the run in --output from its last complete checkpoint: same data order, "
-        "optimizer and scheduler state.")] = False,
+        "optimizer and scheduler state. Refused if the settings or the data (its sha256) changed.")] = False,
     overwrite: Annotated[bool, _option(
         "--overwrite", help="Start over even if --output holds another run.")] = False,
     eval_steps: Annotated[Optional[int], _option(
@@ -101,9 +109,30 @@ def train_command(
         "--dev-collection", help="Collection of the dev split. Default: --collection.")] = None,
     dev_split: Annotated[Optional[str], _option(
         "--dev-split", field="dev_split", help="Split scored after (and with --eval-steps, during) training; "
-        "'none' to skip.")] = None,
+        "'none' to skip. The default is skipped on a collection without it; another unknown name is an "
+        "error.")] = None,
     logging_steps: Annotated[Optional[int], _option(
         "--logging-steps", field="logging_steps", help="Log loss and learning rate every N steps.")] = None,
+    gradient_accumulation_steps: Annotated[Optional[int], _option(
+        "--gradient-accumulation-steps", field="gradient_accumulation_steps", help="Batches whose gradients are "
+        "summed before each optimizer step (transformers' gradient_accumulation_steps). A contrastive loss still "
+        "sees --batch-size rows at a time: for more in-batch negatives use --mini-batch-size.")] = None,
+    gradient_checkpointing: Annotated[bool, _option(
+        "--gradient-checkpointing", help="Recompute activations in the backward pass instead of storing them: "
+        "less memory, more time per step (transformers' activation_checkpointing, formerly "
+        "gradient_checkpointing).")] = False,
+    device: Annotated[Optional[str], _option(
+        "--device", help="cpu or cuda. Default: cuda where there is one, else cpu.")] = None,
+    report_to: Annotated[Optional[str], _option(
+        "--report-to", field="report_to", help="none, tensorboard (event files in <output>/runs) or wandb "
+        "(transformers' report_to; the package must be installed). training_log.jsonl is written "
+        "always.")] = None,
+    load_best_model_at_end: Annotated[bool, _option(
+        "--load-best-model-at-end", help="Save the checkpoint with the best dev nDCG@10 instead of the last one; "
+        "needs --eval-steps and a dev split, and --checkpoint-steps a multiple of --eval-steps.")] = False,
+    push_to_hub: Annotated[Optional[str], _option(
+        "--push-to-hub", help="After saving, upload the output folder (model, card, config, log) to this "
+        "Hugging Face hub repo (user/name); needs the network and a login (huggingface-cli login).")] = None,
 ) -> None:
     """Fine-tune a bi-encoder on graded relevance labels with any bixse loss.
 
@@ -123,6 +152,10 @@ def train_command(
 
         bixse train --config train.yaml --resume
 
+        bixse train --loss bixse -b 1024 --mini-batch-size 32
+
+        bixse train --data labels.parquet --eval-steps 50 --checkpoint-steps 100 --load-best-model-at-end --report-to tensorboard
+
         torchrun --nproc_per_node 4 -m bixse train --loss bixse -b 64
     """
     from bixse.training import TrainConfig, load_config, parse_loss_params, train
@@ -131,20 +164,24 @@ def train_command(
     given: dict[str, Any] = {
         "model": model, "data": None if data is None else str(data), "collection": collection, "split": split,
         "loss": loss, "hard_negatives": hard_negatives, "positive_threshold": positive_threshold,
-        "max_candidates": max_candidates, "batch_size": batch_size, "learning_rate": learning_rate,
+        "max_candidates": max_candidates, "batch_size": batch_size, "mini_batch_size": mini_batch_size,
+        "learning_rate": learning_rate,
         "loss_learning_rate": loss_learning_rate,
         "warmup_ratio": warmup_ratio, "weight_decay": weight_decay, "epochs": epochs, "max_steps": max_steps,
         "max_seq_length": max_seq_length, "seed": seed, "precision": precision,
         "output_dir": None if output is None else str(output), "checkpoint_steps": checkpoint_steps,
         "save_total_limit": save_total_limit, "eval_steps": eval_steps, "dev_collection": dev_collection,
-        "logging_steps": logging_steps,
+        "logging_steps": logging_steps, "gradient_accumulation_steps": gradient_accumulation_steps,
+        "device": device, "report_to": report_to, "push_to_hub": push_to_hub,
     }
     changes = {name: value for name, value in given.items() if value is not None}
     if dev_split is not None:
         changes["dev_split"] = None if dev_split.lower() == "none" else dev_split
     if loss_param:
         changes["loss_params"] = {**base.loss_params, **parse_loss_params(loss_param)}
-    for flag, value in (("keep_checkpoints", keep_checkpoints), ("resume", resume), ("overwrite", overwrite)):
+    for flag, value in (("keep_checkpoints", keep_checkpoints), ("resume", resume), ("overwrite", overwrite),
+                        ("gradient_checkpointing", gradient_checkpointing),
+                        ("load_best_model_at_end", load_best_model_at_end)):
         if value:
             changes[flag] = True
     # The trainer's own bar (loss, learning rate) stays; per-file save/load bars would break it up.
@@ -162,7 +199,7 @@ def _print_summary(folder: Path) -> None:
     log = folder / "training_log.jsonl"
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
     scores = [r for r in records if "eval_nDCG@10" in r]
-    console.print(f"trained model: [bold]{folder}[/bold] (model card README.md, bixse-train-config.yaml, "
+    console.print(f"trained model: [bold]{escape(str(folder))}[/bold] (model card README.md, bixse-train-config.yaml, "
                   "training_log.jsonl)", soft_wrap=True)
     if scores:
         last = scores[-1]

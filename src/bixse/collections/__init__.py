@@ -14,7 +14,7 @@ from typing import Literal
 
 from bixse.collections.beir import load_beir, write_beir
 from bixse.collections.cranfield import CLEVERDON_GRADE_TO_GAIN, load_cranfield
-from bixse.collections.label_import import ImportedLabels, read_qrels_labels
+from bixse.collections.label_import import ExportedQrels, ImportedLabels, read_qrels_labels, write_labels_as_qrels
 from bixse.collections.model import Collection, Document, Qrels, Run
 from bixse.collections.trec import (
     load_trec_folder,
@@ -26,6 +26,7 @@ from bixse.collections.trec import (
 )
 from bixse.collections.training_data import qrels_to_graded_pairs
 from bixse.errors import InputError
+from bixse.io import check_output_folder
 
 EMBEDDED = {"cranfield": load_cranfield}
 
@@ -50,12 +51,13 @@ def export(collection: Collection, folder: str | Path, fmt: Literal["beir", "tre
     writers = {"beir": write_beir, "trec": write_trec_folder}
     if fmt not in writers:
         raise InputError(f"unknown format '{fmt}' (expected beir or trec)", field="format")
+    check_output_folder(folder)
     return writers[fmt](collection, folder)
 
 
 __all__ = [
-    "CLEVERDON_GRADE_TO_GAIN", "Collection", "Document", "EMBEDDED", "ImportedLabels", "InputError", "Qrels",
+    "CLEVERDON_GRADE_TO_GAIN", "Collection", "Document", "EMBEDDED", "ExportedQrels", "ImportedLabels", "InputError", "Qrels",
     "Run", "export", "load", "load_beir", "load_cranfield", "load_trec_folder", "qrels_to_graded_pairs",
     "read_qrels_labels", "read_trec_qrels", "read_trec_run", "write_beir", "write_trec_folder",
-    "write_trec_qrels", "write_trec_run",
+    "write_labels_as_qrels", "write_trec_qrels", "write_trec_run",
 ]

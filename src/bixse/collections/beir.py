@@ -13,7 +13,7 @@ from typing import Literal
 from bixse.collections.model import Collection, Document, Qrels
 from bixse.collections.validation import KnownIds, parse_grade, require_text, string_id
 from bixse.errors import InputError
-from bixse.io import atomic_write, iter_jsonl, write_jsonl
+from bixse.io import atomic_write, iter_jsonl, open_text, write_jsonl
 
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
 
@@ -55,7 +55,7 @@ def read_qrels_tsv(path: str | Path, known: KnownIds | None = None) -> Qrels:
     """
     known = known or KnownIds()
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -16,20 +16,29 @@ Usage::
     labels = read_qrels_labels("llm-labels/Olz__gpt4o.tsv", load("path/to/llmjudge-dl23"), max_grade=3)
     labels.grade_counts        # {grade: number of pairs}
     write_training_file("gpt4o.jsonl", labels.pairs)
+
+The way back, ``write_labels_as_qrels``, writes graded pairs as TREC qrels with
+``grade = round(score * max_grade)`` (half up), so that trec_eval, ir_measures or another
+toolkit can read a judge's labels; importing that file with the same ``max_grade`` gives the
+pairs back (scores that were ``grade / max_grade`` exactly).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bixse.collections.model import Collection
+from bixse.collections.model import Collection, Qrels
 from bixse.collections.training_data import GradedPair
+from bixse.collections.trec import write_trec_qrels
 from bixse.collections.validation import parse_grade
 from bixse.errors import InputError
+from bixse.io import open_text
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +102,7 @@ def read_qrels_labels(
     first_line_of: dict[tuple[str, str], int] = {}
     dropped = 0
     fmt: QrelsFormat | None = None
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -134,6 +143,48 @@ def read_qrels_labels(
         num_queries=len({pair.query_id for pair in pairs}),
         path=str(path),
     )
+
+
+@dataclass(frozen=True)
+class ExportedQrels:
+    """What ``write_labels_as_qrels`` wrote: ``grade_counts`` per grade (sorted), ``num_queries``."""
+
+    written: int
+    grade_counts: dict[int, int]
+    num_queries: int
+    path: str
+
+
+def write_labels_as_qrels(path: str | Path, pairs: Sequence[GradedPair], max_grade: int) -> ExportedQrels:
+    """Write graded pairs as TREC qrels (``qid 0 docid grade``), ``grade = round(score * max_grade)``
+    rounded half up, atomically.
+
+    Every pair needs its ``query_id`` and ``doc_id`` (qrels name both by id), and a pair may
+    appear once: an ``InputError`` names the first (1-based) pair that breaks either rule.
+
+    Example::
+
+        pairs = read_graded_pairs("labels.jsonl", load("cranfield"))
+        write_labels_as_qrels("qrels.txt", pairs, max_grade=3)
+    """
+    if max_grade < 1:
+        raise InputError(f"the top grade must be at least 1, got {max_grade}", field="max_grade")
+    qrels: Qrels = {}
+    for number, pair in enumerate(pairs, start=1):
+        for field, value in (("query_id", pair.query_id), ("doc_id", pair.doc_id)):
+            if value is None:
+                raise InputError(f"pair {number} has no {field}: qrels name queries and documents by id (give the "
+                                 "labels' ids, or export labels made from a collection)", field=field)
+        docs = qrels.setdefault(pair.query_id, {})  # type: ignore[arg-type]
+        if pair.doc_id in docs:
+            raise InputError(f"pair {number} repeats query '{pair.query_id}', document '{pair.doc_id}': qrels hold "
+                             "one grade per pair", field="doc_id")
+        docs[pair.doc_id] = math.floor(pair.score * max_grade + 0.5)  # type: ignore[index]
+    if not qrels:
+        raise InputError("no labels to export", field="labels")
+    write_trec_qrels(path, qrels)
+    grades = Counter(grade for docs in qrels.values() for grade in docs.values())
+    return ExportedQrels(sum(grades.values()), dict(sorted(grades.items())), len(qrels), str(path))
 
 
 def _detect_format(text: str, *, path: Path, line: int) -> QrelsFormat:

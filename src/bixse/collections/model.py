@@ -47,6 +47,11 @@ class Collection:
     splits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     description: str = ""
 
+    def __repr__(self) -> str:
+        # A summary, not the corpus: the generated repr of a real collection runs to megabytes.
+        return (f"Collection({self.name!r}, {len(self.corpus):,} documents, {len(self.queries):,} queries, "
+                f"{self.num_judgements():,} judgements, splits: {'/'.join(self.split_names())})")
+
     def split_names(self) -> list[str]:
         return list(self.splits) if self.splits else ["all"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bixse.collections.model import Document
 from bixse.errors import InputError
+from bixse.io import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,4 +82,4 @@ def read_smart_queries(lines: list[str], source: str, number_in_file_order: bool
 
 
 def read_smart_file(path: str | Path) -> list[str]:
-    return Path(path).read_text(encoding="utf-8").splitlines()
+    return read_text(path).splitlines()

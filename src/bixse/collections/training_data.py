@@ -11,11 +11,17 @@ Multi-positive groups, one query a line, for the objectives of arXiv 2602.12727:
     {"query": "...", "positives": [{"document": "...", "score": 1.0}], "negatives": [{"doc_id": "9", "score": 0.0}]}
 
 Ids (``query_id``, ``doc_id``) are resolved against a collection; texts may be given instead.
+
+The same records may come as the rows of a CSV file (``.csv``, a header naming the columns), a
+Parquet file (``.parquet``) or a folder holding a ``datasets.Dataset`` saved with
+``save_to_disk``; they are validated row by row as the JSONL lines are, an error naming the
+row as the line (CSV: the line in the file; Parquet and datasets: the 1-based row number).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import csv
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,9 @@ from typing import Any
 from bixse.collections.model import Collection
 from bixse.collections.validation import parse_grade, parse_probability
 from bixse.errors import InputError
-from bixse.io import iter_jsonl, write_jsonl
+from bixse.io import iter_jsonl, open_text, write_jsonl
+
+TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,74 @@ class _TextResolver:
         return self.collection.corpus[item_id].full_text, item_id
 
 
+def iter_training_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line or row number, record)`` for each record of a JSONL, CSV or Parquet file or a saved
+    ``datasets.Dataset`` folder (see the module docstring); empty CSV cells and nulls are absent."""
+    path = Path(path)
+    if path.is_dir():
+        yield from _dataset_records(path)
+    elif path.suffix == ".csv":
+        yield from _csv_records(path)
+    elif path.suffix == ".parquet":
+        yield from _parquet_records(path)
+    else:
+        yield from iter_jsonl(path)
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open_text(path) as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames:  # a spreadsheet's "UTF-8 with BOM" export
+            reader.fieldnames = [reader.fieldnames[0].removeprefix("\ufeff"), *reader.fieldnames[1:]]
+        for row in reader:
+            if None in row:  # csv's key for the cells beyond the header's
+                columns = len(reader.fieldnames or [])
+                raise InputError(f"expected {columns} fields as in the header, found {columns + len(row[None])}",
+                                 path=path, line=reader.line_num)
+            record = {key: value for key, value in row.items() if value not in (None, "")}
+            for field in ("score", "grade"):  # CSV cells are text; one that is no number stays text, for the error
+                try:
+                    record[field] = float(record[field])
+                except (KeyError, ValueError):
+                    pass
+            yield reader.line_num, record
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        batches = pyarrow.parquet.ParquetFile(path).iter_batches()
+        row_number = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                row_number += 1
+                yield row_number, {key: value for key, value in record.items() if value is not None}
+    except pyarrow.ArrowException as error:
+        raise InputError(f"cannot read as Parquet ({error})", path=path) from None
+
+
+def _dataset_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import datasets
+
+    try:
+        dataset = datasets.load_from_disk(str(path))
+    except FileNotFoundError:
+        raise InputError("not a saved Hugging Face dataset (expected a folder written by Dataset.save_to_disk)",
+                         path=path) from None
+    if isinstance(dataset, datasets.DatasetDict):
+        raise InputError(f"holds a DatasetDict with splits {', '.join(dataset)}: give the folder of one split "
+                         f"(e.g. {path / next(iter(dataset))})", path=path)
+    for row_number, record in enumerate(dataset, start=1):
+        yield row_number, {key: value for key, value in record.items() if value is not None}
+
+
 def read_graded_pairs(path: str | Path, collection: Collection | None = None) -> list[GradedPair]:
     """Read and validate a graded-pairs file; ids resolve against ``collection``."""
     resolver = _TextResolver(path, collection)
     pairs = []
-    for line, record in iter_jsonl(path):
+    for line, record in iter_training_records(path):
         if "positives" in record:
             raise InputError("a multi-positive group in a graded-pairs file", path=path, line=line, field="positives")
         query, query_id = resolver.resolve(record, line, "query_id", "query", "queries")
@@ -134,7 +205,7 @@ def read_multi_positive_groups(path: str | Path, collection: Collection | None =
     """Read and validate a multi-positive file: every group needs at least one positive."""
     resolver = _TextResolver(path, collection)
     groups = []
-    for line, record in iter_jsonl(path):
+    for line, record in iter_training_records(path):
         query, query_id = resolver.resolve(record, line, "query_id", "query", "queries")
         members: dict[str, tuple[ScoredDocument, ...]] = {}
         for kind in ("positives", "negatives"):
@@ -160,8 +231,9 @@ def read_multi_positive_groups(path: str | Path, collection: Collection | None =
 
 
 def read_training_file(path: str | Path, collection: Collection | None = None) -> TrainingExamples:
-    """Read either layout, told apart by the first record (``positives`` marks a group file)."""
-    for _, record in iter_jsonl(path):
+    """Read either layout, told apart by the first record (``positives`` marks a group file), from
+    any of the containers of ``iter_training_records``."""
+    for _, record in iter_training_records(path):
         if "positives" in record:
             return read_multi_positive_groups(path, collection)
         return read_graded_pairs(path, collection)
@@ -169,7 +241,9 @@ def read_training_file(path: str | Path, collection: Collection | None = None) -
 
 
 def write_training_file(path: str | Path, examples: Iterable[GradedPair | MultiPositiveGroup]) -> int:
-    """Write pairs or groups as JSONL, atomically."""
+    """Write pairs or groups as JSONL, atomically (a .csv or .parquet name would be read as that format)."""
+    if Path(path).suffix.lower() in (".csv", ".parquet"):
+        raise InputError("training labels are written as JSONL: name the file .jsonl", path=path, field="output")
     return write_jsonl(path, (example.to_record() for example in examples))
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 from bixse.collections.model import Collection, Document, Qrels, Run
 from bixse.collections.validation import KnownIds, parse_grade
 from bixse.errors import InputError
-from bixse.io import atomic_write
+from bixse.io import atomic_write, open_text, read_text
 
 
 def _split_lines(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
@@ -23,13 +23,13 @@ def _split_lines(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 def _lines(path: str | Path) -> Iterator[tuple[int, list[str]]]:
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         yield from _split_lines(handle)
 
 
 def read_trec_qrels(path: str | Path, known: KnownIds | None = None) -> Qrels:
     """Read ``qid iteration docid grade`` lines (whitespace-separated; iteration is ignored)."""
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         return parse_trec_qrels(handle, path, known)
 
 
@@ -98,19 +98,44 @@ def write_trec_run(path: str | Path, run: Run, tag: str = "bixse") -> Path:
     return Path(path)
 
 
-_DOC_PATTERN = re.compile(r"<DOC>(.*?)</DOC>", re.S)
+_DOC_TAG = re.compile(r"</?DOC>")
 _FIELD_PATTERN = {name: re.compile(rf"<{name}>(.*?)</{name}>", re.S) for name in ("DOCNO", "TITLE", "TEXT")}
+
+
+def _doc_records(content: str, path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line of <DOC>, text up to its </DOC>)`` per record; an unclosed or unopened tag is an error.
+
+    A non-greedy ``<DOC>(.*?)</DOC>`` would read a record missing its ``</DOC>`` and the next
+    one as a single document, and lose the second without a word.
+    """
+    line, counted_to = 1, 0
+    opened: re.Match[str] | None = None
+    opened_line = 0
+    for tag in _DOC_TAG.finditer(content):
+        line += content.count("\n", counted_to, tag.start())
+        counted_to = tag.start()
+        if tag.group() == "<DOC>":
+            if opened is not None:
+                raise InputError(f"<DOC> has no </DOC> before the next <DOC> (line {line})", path=path,
+                                 line=opened_line, field="DOC")
+            opened, opened_line = tag, line
+        else:
+            if opened is None:
+                raise InputError("</DOC> without an opening <DOC>", path=path, line=line, field="DOC")
+            yield opened_line, content[opened.end():tag.start()]
+            opened = None
+    if opened is not None:
+        raise InputError("<DOC> has no </DOC> before the end of the file", path=path, line=opened_line, field="DOC")
 
 
 def read_trec_corpus(path: str | Path) -> dict[str, Document]:
     """Read ``<DOC><DOCNO>id</DOCNO><TITLE>..</TITLE><TEXT>..</TEXT></DOC>`` records."""
-    content = Path(path).read_text(encoding="utf-8")
+    content = read_text(path)
     corpus: dict[str, Document] = {}
-    for match in _DOC_PATTERN.finditer(content):
-        line = content.count("\n", 0, match.start()) + 1
+    for line, record in _doc_records(content, path):
         fields = {}
         for name, pattern in _FIELD_PATTERN.items():
-            found = pattern.search(match.group(1))
+            found = pattern.search(record)
             fields[name] = html.unescape(found.group(1).strip()) if found else ""
         doc_id = fields["DOCNO"]
         if not doc_id:
@@ -126,7 +151,7 @@ def read_trec_corpus(path: str | Path) -> dict[str, Document]:
 def read_topics_tsv(path: str | Path) -> dict[str, str]:
     """Read ``qid<TAB>text`` lines (the MS MARCO / Anserini topics layout)."""
     queries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for line, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue

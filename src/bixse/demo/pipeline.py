@@ -51,7 +51,7 @@ def model_name(loss: str, labels: str) -> str:
 
 @contextmanager
 def _timed(timings: dict[str, float], stage: str, log: Log) -> Iterator[None]:
-    log(f"[bold]{stage}[/bold] ...")
+    log(f"{stage} ...")
     start = time.perf_counter()
     yield
     timings[stage] = time.perf_counter() - start

@@ -120,6 +120,15 @@ def _check_comparable(results: Sequence[EvaluationResult]) -> None:
                              f"({other.num_queries} vs {first.num_queries})", field="qrels")
 
 
+def check_baseline(baseline: str | None, names: Sequence[str]) -> str:
+    """The baseline's name (default: the first model), or an error listing the models."""
+    if baseline is None:
+        return names[0]
+    if baseline not in names:
+        raise InputError(f"baseline '{baseline}' is not among the models ({', '.join(names)})", field="baseline")
+    return baseline
+
+
 def compare(
     results: Sequence[EvaluationResult] | Mapping[str, EvaluationResult],
     baseline: str | None = None,
@@ -144,9 +153,7 @@ def compare(
         raise InputError("nothing to compare", field="models")
     _check_comparable(ordered)
     names = [r.name for r in ordered]
-    baseline = names[0] if baseline is None else baseline
-    if baseline not in names:
-        raise InputError(f"baseline '{baseline}' is not among the models ({', '.join(names)})", field="baseline")
+    baseline = check_baseline(baseline, names)
     base = ordered[names.index(baseline)]
     query_ids = base.query_ids
     intervals = {

@@ -10,8 +10,10 @@ Conventions, stated because numbers are compared across papers:
 - **Ties** in a run's scores are broken as trec_eval breaks them (doc id descending), for
   every measure, MRR@k included.
 - **Queries**: the ones in the qrels with at least one relevant document (grade >= threshold);
-  a query missing from the run scores 0; run queries absent from the qrels are ignored. MAP is
-  computed over the retrieved list (so MAP@top_k of the run).
+  a query missing from the run scores 0 (and a warning counts them); run queries absent from the
+  qrels are ignored. A run sharing no query id with the qrels is an error, not a 0.000: its ids
+  follow another convention (``q1`` vs ``1``). MAP is computed over the retrieved list (so
+  MAP@top_k of the run).
 
 Measure names: ``nDCG@k``, ``MRR@k``, ``R@k`` (or ``Recall@k``), ``P@k``, ``MAP``, or any
 ir_measures name (``nDCG(dcg=exp-log2)@10``, ``Judged@10``...); the threshold is applied to
@@ -20,15 +22,19 @@ every measure that takes ``rel`` and was not given one.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Literal
 
 from bixse.collections import Qrels, Run
 from bixse.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "MRR@10", "R@100", "MAP")
 DEFAULT_RELEVANCE_THRESHOLD = 1
@@ -66,6 +72,36 @@ def to_ir_measure(name: str, relevance_threshold: int = DEFAULT_RELEVANCE_THRESH
     elif ndcg_gain not in ("linear", "exponential"):
         raise InputError(f"unknown nDCG gain '{ndcg_gain}' (expected linear or exponential)", field="ndcg_gain")
     return measure(**params)
+
+
+def check_measures(measures: Sequence[str], relevance_threshold: int = DEFAULT_RELEVANCE_THRESHOLD,
+                   ndcg_gain: NdcgGain = "linear") -> None:
+    """Reject an empty or repeated measure list, an unknown measure or nDCG gain; needs no run,
+    so a pipeline calls it before retrieving anything."""
+    if not measures:
+        raise InputError("no measures given", field="measures")
+    if len(set(measures)) != len(measures):
+        raise InputError(f"a measure is listed twice: {list(measures)}", field="measures")
+    for measure in measures:
+        to_ir_measure(measure, relevance_threshold, ndcg_gain)
+
+
+def _first_ids(ids: Mapping[str, Any] | Sequence[str]) -> str:
+    return ", ".join(list(ids)[:3]) or "none, it is empty"
+
+
+def _check_coverage(run: Run, evaluated: Sequence[str], name: str, path: str | Path | None) -> None:
+    """Error when the run has none of the evaluated queries, warning when it misses some."""
+    covered = sum(1 for q in evaluated if q in run)
+    if covered == len(evaluated):
+        return
+    if covered == 0:
+        who = "the run" if path is not None else f"run '{name}'"
+        raise InputError(f"{who} has no query id in common with the {len(evaluated)} queries of the qrels "
+                         f"(run ids e.g. {_first_ids(run)}; qrels ids e.g. {_first_ids(evaluated)})",
+                         path=path, field="run")
+    logger.warning("%s: run covers %d of %d queries of the qrels; the %d missing score 0",
+                   path if path is not None else name, covered, len(evaluated), len(evaluated) - covered)
 
 
 @dataclass(frozen=True)
@@ -149,8 +185,12 @@ def evaluate_run(
     relevance_threshold: int = DEFAULT_RELEVANCE_THRESHOLD,
     ndcg_gain: NdcgGain = "linear",
     name: str = "run",
+    path: str | Path | None = None,
 ) -> EvaluationResult:
     """Score ``run`` on ``qrels``; see the module docstring for every convention.
+
+    ``path``: the file the run was read from, named in the error (no query in common with the
+    qrels) and the warning (some queries missing).
 
     >>> qrels = {"q1": {"d1": 2, "d2": 0}, "q2": {"d3": 1}}
     >>> run = {"q1": {"d2": 0.9, "d1": 0.8}, "q2": {"d3": 0.5}}
@@ -159,14 +199,12 @@ def evaluate_run(
     """
     import ir_measures
 
-    if not measures:
-        raise InputError("no measures given", field="measures")
-    if len(set(measures)) != len(measures):
-        raise InputError(f"a measure is listed twice: {list(measures)}", field="measures")
+    check_measures(measures, relevance_threshold, ndcg_gain)
     evaluated = [q for q, docs in qrels.items() if any(g >= relevance_threshold for g in docs.values())]
     if not evaluated:
         raise InputError(f"no query in the qrels has a document with grade >= {relevance_threshold}",
                          field="relevance_threshold")
+    _check_coverage(run, evaluated, name, path)
     evaluated_set = set(evaluated)
     skipped = tuple(q for q in qrels if q not in evaluated_set)
     grades = sorted({g for q in evaluated for g in qrels[q].values()})

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from bixse.collections import Collection, Qrels, Run, load, read_trec_qrels, read_trec_run, write_trec_run
 from bixse.errors import InputError
-from bixse.evaluation.comparison import Comparison, compare
+from bixse.evaluation.comparison import Comparison, check_baseline, compare
 from bixse.evaluation.measures import (
     DEFAULT_MEASURES,
     DEFAULT_RELEVANCE_THRESHOLD,
     EvaluationResult,
     NdcgGain,
+    check_measures,
     evaluate_run,
     to_ir_measure,
 )
 from bixse.evaluation.report import write_report
 from bixse.evaluation.significance import DEFAULT_RESAMPLES
+from bixse.io import check_output_folder, open_text
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -100,6 +102,23 @@ def _unique_names(names: Sequence[str]) -> list[str]:
     return unique
 
 
+def _is_bm25(model: Any) -> bool:
+    return isinstance(model, str) and model.lower() == "bm25"
+
+
+def _check_models(models: Sequence[Any], retriever_options: dict[str, Any]) -> None:
+    """Every model folder and dense option, so that a bad one fails before the first retrieval."""
+    from bixse.models import check_model_name
+    from bixse.retrieval.dense import check_dense_options
+
+    dense = [model for model in models if not _is_bm25(model)]
+    if dense:
+        check_dense_options(retriever_options.get("search", "exact"), retriever_options.get("precision", "auto"))
+    for model in dense:
+        if isinstance(model, (str, Path)):
+            check_model_name(model)
+
+
 def _file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "run"
 
@@ -125,7 +144,8 @@ def evaluate_models(
 
     ``baseline`` (a model's display name; default the first model) is what the paired tests
     compare against. ``retriever_options`` apply to the dense models (``search``,
-    ``precision``, ``batch_size``, ``cache_dir``...); BM25 takes none of them.
+    ``precision``, ``batch_size``, ``cache_dir``...); BM25 takes none of them. Every argument
+    is checked before the first model retrieves, so a bad one costs no retrieval.
 
     >>> comparison = evaluate_models(["bm25", "all-MiniLM-L6-v2"], "cranfield", "test")  # doctest: +SKIP
     """
@@ -134,16 +154,22 @@ def evaluate_models(
 
     if not models:
         raise InputError("give at least one model", field="model")
+    check_measures(measures, relevance_threshold, ndcg_gain)
+    if top_k is not None and top_k <= 0:
+        raise InputError(f"top_k must be positive, got {top_k}", field="top_k")
+    if output_dir is not None:
+        check_output_folder(output_dir)
     loaded = as_collection(collection)
     subset = split_of(loaded, split)
     depth = top_k or depth_needed(measures)
     names = _unique_names([display_name(m) for m in models])
+    baseline = check_baseline(baseline, names)
+    _check_models(models, retriever_options)
     results = []
     # What the dense models actually ran with ("auto" precision resolved), for the report.
     dense_settings: dict[str, set[str]] = {"search": set(), "precision": set(), "batch_size": set()}
     for model, name in zip(models, names, strict=True):
-        is_bm25 = isinstance(model, str) and model.lower() == "bm25"
-        options = {"show_progress": retriever_options.get("show_progress")} if is_bm25 else {
+        options = {"show_progress": retriever_options.get("show_progress")} if _is_bm25(model) else {
             **retriever_options, "label": name}
         retriever = get_retriever(model, loaded.corpus, **options)
         if isinstance(retriever, DenseRetriever):
@@ -170,7 +196,7 @@ def read_qrels_file(path: str | Path) -> Qrels:
     path = Path(path)
     if not path.is_file():
         raise InputError("qrels file does not exist", path=path, field="qrels")
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         first = next((line for line in handle if line.strip()), "")
     fields = first.split()
     return read_qrels_tsv(path) if len(fields) == 3 or first.lower().startswith("query-id") else read_trec_qrels(path)
@@ -193,14 +219,19 @@ def evaluate_run_files(
     and compare them; with ``output_dir``, write the reports there."""
     if not run_paths:
         raise InputError("give at least one run file", field="run")
-    judged = qrels if isinstance(qrels, dict) else read_qrels_file(qrels)
+    check_measures(measures, relevance_threshold, ndcg_gain)
+    if output_dir is not None:
+        check_output_folder(output_dir)
     names = _unique_names([Path(p).stem for p in run_paths])
-    results = []
-    for path, name in zip(run_paths, names, strict=True):
+    baseline = check_baseline(baseline, names)
+    for path in run_paths:
         if not Path(path).is_file():
             raise InputError("run file does not exist", path=path, field="run")
+    judged = qrels if isinstance(qrels, dict) else read_qrels_file(qrels)
+    results = []
+    for path, name in zip(run_paths, names, strict=True):
         results.append(evaluate_run(read_trec_run(path), judged, measures, relevance_threshold=relevance_threshold,
-                                    ndcg_gain=ndcg_gain, name=name))
+                                    ndcg_gain=ndcg_gain, name=name, path=path))
     comparison = compare(results, baseline, confidence=confidence, n_resamples=n_resamples, seed=seed)
     if output_dir is not None:
         write_report(comparison, output_dir, "Run files", {"runs": ", ".join(str(p) for p in run_paths)})

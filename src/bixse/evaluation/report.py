@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from bixse.evaluation.comparison import Comparison
@@ -38,21 +39,25 @@ def _legend(comparison: Comparison, where: str = "in brackets") -> str:
 
 
 def rich_tables(comparison: Comparison, title: str = "evaluation") -> list[Table]:
-    """The scores table (mean [CI] per measure) and, with 2+ models, the tests table."""
-    scores = Table(title=title, caption=_legend(comparison, "under each mean"), caption_justify="left")
+    """The scores table (mean [CI] per measure) and, with 2+ models, the tests table.
+
+    Titles and model names are escaped: a run file ``run[bm25].trec`` is text, not rich markup.
+    """
+    scores = Table(title=escape(title), caption=escape(_legend(comparison, "under each mean")),
+                   caption_justify="left")
     scores.add_column("model", style="bold")
     for measure in comparison.measures:
-        scores.add_column(measure, justify="right")
+        scores.add_column(escape(measure), justify="right")
     for name in comparison.names:
         # Mean on one line, CI dimmed under it: stays readable in an 80-column terminal.
         cells = []
         for measure in comparison.measures:
             mean, ci = score_cell(comparison, name, measure).split(" ", 1)
             cells.append(f"{mean}\n[dim]{ci[1:-1].replace(', ', '–')}[/dim]")
-        scores.add_row(_label(comparison, name), *cells)
+        scores.add_row(escape(_label(comparison, name)), *cells)
     tables = [scores]
     if comparison.tests:
-        tests = Table(title=f"vs baseline '{comparison.baseline}'")
+        tests = Table(title=escape(f"vs baseline '{comparison.baseline}'"))
         # Raw p-values are in the Markdown and JSON reports; the terminal shows the adjusted ones.
         # Two-line headers and a foldable model column keep every number whole at 80 columns.
         tests.add_column("model", overflow="fold")
@@ -62,7 +67,7 @@ def rich_tables(comparison: Comparison, title: str = "evaluation") -> list[Table
         for test in comparison.tests:
             style = "green" if test.significant(comparison.alpha) and test.delta > 0 else (
                 "red" if test.significant(comparison.alpha) else None)
-            tests.add_row(test.model, test.measure, f"{test.delta:+.3f}",
+            tests.add_row(escape(test.model), escape(test.measure), f"{test.delta:+.3f}",
                           f"[{test.delta_ci[0]:+.3f}, {test.delta_ci[1]:+.3f}]", _p(test.t_test_p_holm),
                           _p(test.randomization_p_holm), style=style)
         tables.append(tests)

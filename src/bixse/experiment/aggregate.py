@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from bixse.evaluation.significance import holm_correction
-from bixse.experiment.statistics import macro_mean, pooled_tests, seed_spread, two_level_bootstrap
+from bixse.experiment.statistics import (
+    bootstrap_p_value,
+    macro_mean,
+    macro_randomization_test,
+    seed_spread,
+    two_level_bootstrap,
+)
 
 POOLED = "pooled"
 ALPHA = 0.05
@@ -71,6 +77,8 @@ def summarise(results: list[dict[str, Any]], baseline: str, measures: list[str],
     arms: dict[str, dict[str, Any]] = {}
     for result in results:
         identity = arm_id(result["arm"])
+        if by_arm[identity] and list(next(iter(by_arm[identity].values()))["evaluation"]) != list(result["evaluation"]):
+            identity += f" · eval {len(result['evaluation'])}"  # the same arm evaluated elsewhere by another grid
         by_arm[identity][result["seed"]] = result
         arms.setdefault(identity, {**result["arm"], "grid": result["grid"],
                                    "transform_spec": result["spec"]["transform"]})
@@ -101,7 +109,9 @@ def _comparisons(by_arm: dict[str, dict[int, dict[str, Any]]], arms: dict[str, d
         seeds = sorted(set(cells) & set(base_cells or {}))
         if not seeds:
             continue
-        targets = list(cells[seeds[0]]["evaluation"])
+        targets = [t for t in cells[seeds[0]]["evaluation"] if t in base_cells[seeds[0]]["evaluation"]]
+        if not targets:
+            continue
         scopes: dict[str, Any] = {}
         for scope in [*targets, POOLED]:
             scope_targets = targets if scope == POOLED else [scope]
@@ -110,10 +120,10 @@ def _comparisons(by_arm: dict[str, dict[int, dict[str, Any]]], arms: dict[str, d
                 mine = _matrices(cells, seeds, scope_targets, measure)
                 theirs = _matrices(base_cells, seeds, scope_targets, measure)
                 differences = [a - b for a, b in zip(mine, theirs)]
-                t_p, rand_p = pooled_tests(differences)
                 scopes[scope][measure] = {"delta": macro_mean(differences),
                                           "ci": list(two_level_bootstrap(differences, n_resamples=n_resamples)),
-                                          "t_p": t_p, "rand_p": rand_p}
+                                          "boot_p": bootstrap_p_value(differences, n_resamples=n_resamples),
+                                          "rand_p": macro_randomization_test(differences)}
         comparisons.append({"arm": identity, "baseline": base_id, "loss": arm["loss"], "labels": arm["labels"],
                             "transform": arm["transform"], "seeds": seeds, "scopes": scopes})
     _holm(comparisons, measures)
@@ -126,11 +136,11 @@ def _holm(comparisons: list[dict[str, Any]], measures: list[str]) -> None:
     for scope in scopes:
         for measure in measures:
             family = [c["scopes"][scope][measure] for c in comparisons if scope in c["scopes"]]
-            for test, key in (("t_p", "t_p_holm"), ("rand_p", "rand_p_holm")):
+            for test, key in (("boot_p", "boot_p_holm"), ("rand_p", "rand_p_holm")):
                 for entry, adjusted in zip(family, holm_correction([e[test] for e in family])):
                     entry[key] = adjusted
             for entry in family:
-                entry["significant"] = entry["t_p_holm"] < ALPHA and entry["rand_p_holm"] < ALPHA
+                entry["significant"] = entry["boot_p_holm"] < ALPHA and entry["rand_p_holm"] < ALPHA
                 entry["verdict"] = verdict(entry)
 
 

@@ -38,16 +38,16 @@ import yaml
 
 from bixse.errors import InputError
 from bixse.evaluation.measures import to_ir_measure
+from bixse.judging.shards import parse_shard  # noqa: F401  (re-exported: the same i/n as bixse judge --shard)
 from bixse.models import DEFAULT_MODEL
 from bixse.training.config import PRECISIONS, field_names, yaml_number
 
 AXES = ("loss", "labels", "transform", "seed", "batch_size", "max_steps")
 TRANSFORM_KINDS = ("flip", "cutoff", "binarize")
-LABEL_KINDS = ("collection", "file", "qrels", "judge")
 # Settings a cell owns (its axes and what the runner decides); the rest of TrainConfig may be fixed.
 CELL_OWNED_TRAINING = {"model", "data", "collection", "split", "loss", "loss_params", "seed", "batch_size",
                        "max_steps", "output_dir", "resume", "overwrite", "dev_collection", "dev_split",
-                       "eval_steps"}
+                       "eval_steps", "push_to_hub", "load_best_model_at_end"}
 TOP_KEYS = {"name", "model", "training", "evaluation", "baseline", "labels", "grids"}
 EVALUATION_KEYS = {"collections", "measures", "max_seq_length", "precision", "batch_size", "references",
                    "relevance_threshold"}
@@ -156,6 +156,13 @@ class Evaluation:
     batch_size: int = 64
     references: tuple[str, ...] = ("base",)
     relevance_threshold: int = 1
+
+
+def evaluation_settings(evaluation: Evaluation) -> dict[str, Any]:
+    """What a cell's or reference's scores depend on besides the model: recorded with each score,
+    and a recorded score is reused only under the same settings."""
+    return {"measures": list(evaluation.measures), "max_seq_length": evaluation.max_seq_length,
+            "precision": evaluation.precision, "relevance_threshold": evaluation.relevance_threshold}
 
 
 @dataclass(frozen=True)
@@ -339,10 +346,20 @@ def _parse_target(reader: _Reader, value: Any, key: str) -> EvalTarget:
     return EvalTarget(collection, split) if sep and collection else EvalTarget(text, "test")
 
 
+def _targets(reader: _Reader, value: Any, key: str) -> tuple[EvalTarget, ...]:
+    targets = tuple(_parse_target(reader, item, f"{key}[{index}]")
+                    for index, item in enumerate(reader.values(value, key)))
+    names = [target.name for target in targets]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise reader.fail(f"{key}[{index}]", f"two evaluation collections are named '{name}' (folder name and "
+                              "split): scores are kept by that name, so rename one folder")
+    return targets
+
+
 def _parse_evaluation(reader: _Reader, value: Any) -> Evaluation:
     entry = reader.mapping(value, "evaluation", EVALUATION_KEYS)
-    targets = tuple(_parse_target(reader, item, f"evaluation.collections[{index}]")
-                    for index, item in enumerate(reader.values(entry.get("collections"), "evaluation.collections")))
+    targets = _targets(reader, entry.get("collections"), "evaluation.collections")
     measures = tuple(reader.text(m, f"evaluation.measures[{i}]")
                      for i, m in enumerate(reader.values(entry.get("measures", ["nDCG@10", "R@100"]),
                                                          "evaluation.measures")))
@@ -405,8 +422,7 @@ def _parse_grid(reader: _Reader, name: str, value: Any, labels: dict[str, LabelS
         if len(set(map(repr, items))) != len(items):
             raise reader.fail(f"{key}.{axis}", "a value is repeated")
     if "evaluation" in entry:
-        axes["evaluation"] = [_parse_target(reader, item, f"{key}.evaluation[{i}]")
-                              for i, item in enumerate(reader.values(entry["evaluation"], f"{key}.evaluation"))]
+        axes["evaluation"] = list(_targets(reader, entry["evaluation"], f"{key}.evaluation"))
     return axes
 
 
@@ -448,18 +464,6 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     except yaml.YAMLError as error:
         raise InputError(f"cannot parse YAML: {error}", path=path) from None
     return config_from_mapping(values if values is not None else {}, path, path.read_text(encoding="utf-8"))
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/4"`` -> (2, 4): the second of four disjoint shares of the cells."""
-    index, sep, count = text.partition("/")
-    try:
-        shard = (int(index), int(count))
-    except ValueError:
-        shard = (0, 0)
-    if not sep or not 1 <= shard[0] <= shard[1]:
-        raise InputError(f"expected i/n with 1 <= i <= n, got {text!r}", field="shard")
-    return shard
 
 
 def shard_of(cells: list[Cell], shard: tuple[int, int]) -> list[Cell]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bixse.experiment.aggregate import POOLED, load_references, load_results, summarise
-from bixse.experiment.config import ExperimentConfig, config_from_mapping
+from bixse.experiment.config import ExperimentConfig, config_from_mapping, evaluation_settings
 from bixse.io import atomic_write
 
 REPORT_DIR = "report"
@@ -29,24 +29,40 @@ def _recorded_config(output_dir: Path) -> ExperimentConfig:
 
 def build_summary(output_dir: Path, n_resamples: int = 2_000) -> dict[str, Any]:
     config = _recorded_config(output_dir)
-    order = {cell.key: index for index, cell in enumerate(config.cells())}
-    results = sorted(load_results(output_dir), key=lambda r: order.get(r["key"], len(order)))
+    all_cells = config.cells()
+    order = {cell.key: index for index, cell in enumerate(all_cells)}
+    settings = evaluation_settings(config.evaluation)
+    found = load_results(output_dir)
+    # Only the experiment's own cells, scored as it scores: an edited grid's old cells stay out.
+    results = sorted((r for r in found if r["key"] in order and r.get("evaluation_settings") == settings),
+                     key=lambda r: order[r["key"]])
     measures = list(config.evaluation.measures)
     summary = summarise(results, config.baseline, measures, n_resamples)
-    all_cells = config.cells()
     finished = {r["key"] for r in results}
     summary.update({
         "experiment": config.name, "primary_measure": measures[0],
-        "cells_total": len(all_cells), "cells_finished": len(finished & {c.key for c in all_cells}),
+        "cells_total": len(all_cells), "cells_finished": len(finished),
+        "cells_ignored": sorted(r["key"] for r in found if r["key"] not in finished),
         "cells_missing": [c.key for c in all_cells if c.key not in finished],
-        "references": {name: {target: record["aggregate"] for target, record in targets.items()}
+        "references": {name: {target: record["aggregate"] for target, record in targets.items()
+                              if record.get("settings") == settings}
                        for name, targets in load_references(output_dir).items()},
-        "conventions": next((t["conventions"] for r in results for t in r["evaluation"].values()), ""),
+        "conventions": _conventions(results),
+        "queries": {target: record["num_queries"] for r in results for target, record in r["evaluation"].items()},
         "environment": _environment(),
         "n_resamples": n_resamples,
     })
     summary["power"] = _power(summary)
     return summary
+
+
+def _conventions(results: list[dict[str, Any]]) -> str:
+    """The measures' conventions, stated once for every collection (their query counts are in the table)."""
+    import re
+
+    text = next((t["conventions"] for r in results for t in r["evaluation"].values()), "")
+    return re.sub(r"\d[\d,]* quer(?:y|ies) with a relevant document", "each collection's queries with a relevant "
+                  "document", text)
 
 
 def _environment() -> dict[str, str]:
@@ -91,7 +107,7 @@ def _comparison_of(summary: dict[str, Any], arm: str) -> dict[str, Any] | None:
 def _pooled_table(summary: dict[str, Any]) -> list[str]:
     measure = summary["primary_measure"]
     lines = [f"| arm (loss, labels, transform, batch, steps) | seeds | {measure} mean ± sd [95% CI] | "
-             f"Δ vs {summary['baseline']} [95% CI] | p t / rand (Holm) |", "|---|---:|---|---|---|"]
+             f"Δ vs {summary['baseline']} [95% CI] | p boot / rand (Holm) |", "|---|---:|---|---|---|"]
     for arm in summary["arms"]:
         score = arm["scores"][POOLED][measure]
         row = (f"| {arm['id']} | {len(arm['seeds'])} | {_fmt(score['mean'])} ± {score['sd']:.3f} "
@@ -103,7 +119,7 @@ def _pooled_table(summary: dict[str, Any]) -> list[str]:
             test = comparison["scopes"][POOLED][measure]
             mark = " †" if test["significant"] else ""
             row += (f" {_signed(test['delta'])}{mark} [{_signed(test['ci'][0])}, {_signed(test['ci'][1])}] | "
-                    f"{test['t_p_holm']:.3g} / {test['rand_p_holm']:.3g} |")
+                    f"{test['boot_p_holm']:.3g} / {test['rand_p_holm']:.3g} |")
         lines.append(row)
     return lines
 
@@ -111,7 +127,8 @@ def _pooled_table(summary: dict[str, Any]) -> list[str]:
 def _collection_table(summary: dict[str, Any]) -> list[str]:
     measure = summary["primary_measure"]
     targets = list(dict.fromkeys(t for arm in summary["arms"] for t in arm["targets"]))
-    lines = ["| model | " + " | ".join(targets) + " | pooled |", "|---|" + "---:|" * (len(targets) + 1)]
+    lines = ["| model | " + " | ".join(targets) + " | pooled |", "|---|" + "---:|" * (len(targets) + 1),
+             "| *test queries* | " + " | ".join(f"*{summary['queries'].get(t, '')}*" for t in targets) + " | |"]
     for name, scores in summary["references"].items():
         values = [scores.get(t, {}).get(measure) for t in targets]
         known = [v for v in values if v is not None]
@@ -133,6 +150,14 @@ def _collection_table(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _single_seed_caveat(summary: dict[str, Any]) -> list[str]:
+    if not any(len(arm["seeds"]) == 1 for arm in summary["arms"]):
+        return []
+    return ["Arms with one seed so far: their intervals and tests resample queries only and take the trained "
+            "model as fixed; the seed (data order) moves a model's score too, so read a single-seed "
+            "difference as provisional until more seeds have run.", ""]
+
+
 def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
     measure = summary["primary_measure"]
     env = summary["environment"]
@@ -143,9 +168,12 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
              f"Scores: {summary['conventions']}. Pooled = macro mean over the collections an arm was evaluated "
              "on. Intervals: 95% percentile bootstrap, resampling seeds and, within each collection, queries "
              f"({summary['n_resamples']:,} resamples). Δ: the arm minus the baseline ({summary['baseline']}) on "
-             "the same labels, transform, batch, budget and seeds. Tests: paired t-test and sign-flip "
-             "randomisation test over every query (differences averaged over seeds), Holm-corrected across "
-             "all comparisons of a scope; † = both adjusted p < 0.05.", "",
+             "the same labels, transform, batch, budget and seeds. Tests of Δ: the two-level bootstrap above "
+             "(p = twice the share of resamples on the far side of 0), which carries the seeds' spread, and a "
+             "paired sign-flip randomisation test of the same macro mean (each query weighted 1 / (collections x "
+             "its collection's queries), differences averaged over seeds); Holm-corrected across all "
+             "comparisons of a scope; † = both adjusted p < 0.05.", "",
+             *_single_seed_caveat(summary),
              f"## Pooled ({measure})", "", *_pooled_table(summary), "",
              f"## Per collection ({measure}, mean over seeds)", "", *_collection_table(summary), ""]
     if summary["power"]:
@@ -155,6 +183,9 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
         lines.append("")
     if figures:
         lines += ["## Figures", "", *[f"![{name}]({name})" for name in figures], ""]
+    if summary["cells_ignored"]:
+        lines += [f"{len(summary['cells_ignored'])} result(s) in the folder are not cells of this experiment as it "
+                  "stands now (an edited grid, or other evaluation settings) and are left out.", ""]
     if summary["cells_missing"]:
         lines += [f"## Not yet run ({len(summary['cells_missing'])} cells)", "",
                   *[f"- `{key}`" for key in summary["cells_missing"][:40]]]

@@ -32,7 +32,15 @@ from typing import Any
 from bixse.collections import Collection, load
 from bixse.collections.training_data import GradedPair
 from bixse.errors import InputError
-from bixse.experiment.config import Cell, EvalTarget, ExperimentConfig, LabelSource, _digest, shard_of
+from bixse.experiment.config import (
+    Cell,
+    EvalTarget,
+    ExperimentConfig,
+    LabelSource,
+    _digest,
+    evaluation_settings,
+    shard_of,
+)
 from bixse.experiment.labels import check_split, positive_threshold, source_pairs, transformed
 from bixse.io import atomic_write, write_jsonl
 
@@ -97,10 +105,10 @@ def _check_training(config: ExperimentConfig) -> None:
         raise InputError(error.message, path=error.path or config.path, field="model") from None
 
 
-def _check_no_leak(cell: Cell, source_collection: Collection, pairs: Sequence[GradedPair],
+def _check_no_leak(cell: Cell, source_collection: Collection, trained_queries: dict[str | None, None],
                    collections: Collections, config: ExperimentConfig) -> None:
     """A cell must never be evaluated on queries it trained on."""
-    trained = {pair.query_id for pair in pairs if pair.query_id is not None}
+    trained = set(trained_queries) - {None}
     for target in cell.evaluation:
         evaluated = collections.get(target.collection, "evaluation.collections")
         if evaluated is source_collection and trained & set(evaluated.query_ids(target.split)):
@@ -118,6 +126,12 @@ def prepare(config: ExperimentConfig, cells: Sequence[Cell], output_dir: Path,
     """
     _check_training(config)
     _check_losses(config)
+    for cell in cells:  # each cell's own batch and budget against the shared settings (e.g. mini_batch_size)
+        try:
+            train_settings(config, cell, output_dir / "labels.jsonl", output_dir / "model")
+        except InputError as error:
+            raise InputError(f"cell {cell.key}: {error.message}", path=config.path,
+                             field=f"training.{error.field}" if error.field else "training") from None
     for cell in cells:
         for target in cell.evaluation:
             check_split(collections.get(target.collection, "evaluation.collections"), target.split,
@@ -133,10 +147,11 @@ def prepare(config: ExperimentConfig, cells: Sequence[Cell], output_dir: Path,
             write_jsonl(path, (_compact(pair) for pair in pairs))
         files[source.name] = path
     for cell in cells:
-        if cell.labels.kind != "judge":
-            _check_no_leak(cell, collections.get(cell.labels.collection, "labels"),
-                           read_pairs(files[cell.labels.name], collections.get(cell.labels.collection, "labels")),
-                           collections, config)
+        source_collection = collections.get(cell.labels.collection, "labels")
+        trained = ({query_id: None for query_id in source_collection.query_ids(cell.labels.split)}
+                   if cell.labels.kind == "judge" else
+                   {pair.query_id: None for pair in read_pairs(files[cell.labels.name], source_collection)})
+        _check_no_leak(cell, source_collection, trained, collections, config)
     return files
 
 
@@ -232,12 +247,15 @@ def evaluate_targets(model: Any, name: str, targets: Sequence[EvalTarget], folde
     from bixse.training.precision import resolve_encoding_precision
 
     evaluation = config.evaluation
+    settings = evaluation_settings(evaluation)
     scores: dict[str, Any] = {}
     for target in targets:
-        path = folder / "eval" / f"{target.name.replace('/', '_')}.json"
+        path = eval_file(folder, target)
         if path.is_file():
-            scores[target.name] = json.loads(path.read_text(encoding="utf-8"))
-            continue
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+            if recorded.get("settings") == settings:
+                scores[target.name] = recorded
+                continue
         collection = collections.get(target.collection, "evaluation.collections")
         started = time.perf_counter()
         dense = {} if model == "bm25" else {"precision": resolve_encoding_precision(evaluation.precision), "batch_size": evaluation.batch_size,
@@ -245,13 +263,18 @@ def evaluate_targets(model: Any, name: str, targets: Sequence[EvalTarget], folde
         result = evaluate_model(model, collection, target.split, measures=evaluation.measures,
                                 relevance_threshold=evaluation.relevance_threshold, name=name,
                                 show_progress=None, **dense)
-        record = {"collection": target.collection, "split": target.split, "aggregate": result.aggregate,
+        record = {"collection": target.collection, "split": target.split, "settings": settings,
+                  "aggregate": result.aggregate,
                   "per_query": result.per_query, "num_queries": result.num_queries,
                   "conventions": result.conventions(), "seconds": round(time.perf_counter() - started, 2)}
         _write_json(path, record)
         scores[target.name] = record
         log(f"    {target.name}: " + ", ".join(f"{m} {v:.4f}" for m, v in result.aggregate.items()))
     return scores
+
+
+def eval_file(folder: Path, target: EvalTarget) -> Path:
+    return folder / "eval" / f"{target.name.replace('/', '_')}.json"
 
 
 def run_cell(config: ExperimentConfig, cell: Cell, output_dir: Path, source_file: Path,
@@ -266,6 +289,7 @@ def run_cell(config: ExperimentConfig, cell: Cell, output_dir: Path, source_file
     model = _load_for_evaluation(model_dir, config)
     scores = evaluate_targets(model, cell.key, cell.evaluation, cell_dir, cell_dir, config, collections, log)
     record = {"key": cell.key, "grid": cell.grid, "spec": cell.spec(),
+              "evaluation_settings": evaluation_settings(config.evaluation),
               "arm": dict(zip(("loss", "labels", "transform", "batch_size", "max_steps"), cell.arm)),
               "seed": cell.seed, "evaluation": scores, "training": _training_facts(model_dir),
               "timings_s": {"train": round(trained - started, 2),
@@ -297,7 +321,9 @@ def run_references(config: ExperimentConfig, cells: Sequence[Cell], output_dir: 
     targets = list({target: None for cell in cells for target in cell.evaluation})
     for reference in config.evaluation.references:
         folder = output_dir / "references" / reference
-        missing = [t for t in targets if not (folder / "eval" / f"{t.name.replace('/', '_')}.json").is_file()]
+        settings = evaluation_settings(config.evaluation)
+        missing = [t for t in targets if not eval_file(folder, t).is_file()
+                   or json.loads(eval_file(folder, t).read_text(encoding="utf-8")).get("settings") != settings]
         if not missing:
             continue
         log(f"reference {reference} ...")
@@ -311,8 +337,13 @@ def _write_json(path: Path, record: Any) -> None:
         json.dump(record, handle, indent=1, default=str)
 
 
-def is_finished(output_dir: Path, cell: Cell) -> bool:
-    return (output_dir / "cells" / cell.key / RESULT_FILE).is_file()
+def is_finished(output_dir: Path, cell: Cell, config: ExperimentConfig) -> bool:
+    """A cell is done when its result was computed under the experiment's evaluation settings."""
+    path = output_dir / "cells" / cell.key / RESULT_FILE
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text(encoding="utf-8")).get("evaluation_settings") == \
+        evaluation_settings(config.evaluation)
 
 
 # --- the whole experiment ----------------------------------------------------------------------
@@ -330,13 +361,16 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, *, shard: t
     output = Path(output_dir)
     cells = shard_of(config.cells(), shard)
     collections = Collections()
+    _check_same_experiment(config, output)
     source_files = prepare(config, cells, output, collections)
     _record_experiment(config, output)
     run = ExperimentRun(output, cells)
+    if max_cells is not None and max_cells < 1:
+        raise InputError(f"must be at least 1, got {max_cells}", field="max_cells")
     if shard[0] == 1:
         run_references(config, config.cells(), output, collections, log)
-    todo = [cell for cell in cells if not is_finished(output, cell)]
-    run.skipped = [cell.key for cell in cells if is_finished(output, cell)]
+    todo = [cell for cell in cells if not is_finished(output, cell, config)]
+    run.skipped = [cell.key for cell in cells if cell not in todo]
     for number, cell in enumerate(todo[:max_cells] if max_cells is not None else todo, start=1):
         log(f"[{number}/{len(todo)}] {cell.key}")
         source = cell.labels
@@ -348,18 +382,21 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, *, shard: t
     return run
 
 
-def _record_experiment(config: ExperimentConfig, output: Path) -> None:
-    """Keep the experiment file beside its results; a different experiment in the folder is refused."""
-    output.mkdir(parents=True, exist_ok=True)
+def _check_same_experiment(config: ExperimentConfig, output: Path) -> None:
+    """A folder holds one experiment (by name); its file may change between runs (more seeds, say)."""
     recorded = output / "experiment.yaml"
-    text = config.text
     if recorded.is_file():
-        previous = recorded.read_text(encoding="utf-8")
-        if previous != text and _experiment_name(previous) != config.name:
-            raise InputError(f"the folder holds another experiment ('{_experiment_name(previous)}'); use "
-                             "another output folder", path=output, field="output")
-    with atomic_write(recorded) as handle:
-        handle.write(text)
+        previous = _experiment_name(recorded.read_text(encoding="utf-8"))
+        if previous != config.name:
+            raise InputError(f"the folder holds another experiment ('{previous}'); use another output folder",
+                             path=output, field="output")
+
+
+def _record_experiment(config: ExperimentConfig, output: Path) -> None:
+    """Keep the experiment file as run beside its results (the report reads it)."""
+    output.mkdir(parents=True, exist_ok=True)
+    with atomic_write(output / "experiment.yaml") as handle:
+        handle.write(config.text)
 
 
 def _experiment_name(text: str) -> str | None:

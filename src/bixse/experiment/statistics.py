@@ -8,9 +8,10 @@ works on the difference matrices D_t = X_t(arm) - X_t(baseline).
 - ``two_level_bootstrap``: percentile interval of the macro mean, each resample drawing the seeds
   with replacement (one draw shared by every collection: one seed is one trained model, scored
   everywhere) and each collection's queries with replacement within that collection.
-- ``pooled_tests``: the paired t-test and the sign-flip randomisation test
-  (``bixse.evaluation.significance``) over every test query of every collection, each query's
-  difference averaged over the seeds first.
+- ``bootstrap_p_value``: the same resamples read as a test of "macro mean difference = 0":
+  twice the share of resamples on the far side of 0 (add-one), so it carries the seeds' spread.
+- ``macro_randomization_test``: Fisher's sign-flip test of the same macro mean, each query's
+  difference (averaged over seeds) weighted 1 / (T * n_t), so every collection counts alike.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bixse.evaluation.significance import paired_randomization_test, paired_t_test
-
 Matrices = Sequence[np.ndarray]  # one (seeds, queries) matrix per collection, the same seeds in each
 
 
@@ -28,9 +27,8 @@ def macro_mean(matrices: Matrices) -> float:
     return float(np.mean([matrix.mean() for matrix in matrices]))
 
 
-def two_level_bootstrap(matrices: Matrices, confidence: float = 0.95, n_resamples: int = 2_000,
-                        seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``macro_mean`` under resampling of seeds and of queries within collections."""
+def _bootstrap_statistics(matrices: Matrices, n_resamples: int, seed: int) -> np.ndarray:
+    """``macro_mean`` of each resample: seeds drawn once for all collections, queries within each."""
     rng = np.random.default_rng(seed)
     seeds = matrices[0].shape[0]
     statistics = np.zeros(n_resamples)
@@ -44,18 +42,44 @@ def two_level_bootstrap(matrices: Matrices, confidence: float = 0.95, n_resample
             drawn_queries = rng.integers(0, matrix.shape[1], size=(size, matrix.shape[1]))
             total += np.take_along_axis(by_seed, drawn_queries, axis=1).mean(axis=1)
         statistics[start:start + size] = total / len(matrices)
+    return statistics
+
+
+def two_level_bootstrap(matrices: Matrices, confidence: float = 0.95, n_resamples: int = 2_000,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``macro_mean`` under resampling of seeds and of queries within collections."""
+    statistics = _bootstrap_statistics(matrices, n_resamples, seed)
     alpha = 1 - confidence
     low, high = np.quantile(statistics, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
 
 
-def pooled_tests(differences: Matrices, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """(paired t-test p, randomisation test p) over all queries, differences averaged over seeds."""
+def bootstrap_p_value(differences: Matrices, n_resamples: int = 2_000, seed: int = 0) -> float:
+    """Two-sided bootstrap p-value of macro mean difference = 0 (the resamples of ``two_level_bootstrap``)."""
+    statistics = _bootstrap_statistics(differences, n_resamples, seed)
+    if not np.any(statistics):
+        return 1.0
+    far_side = min(np.count_nonzero(statistics <= 0), np.count_nonzero(statistics >= 0))
+    return min(1.0, 2 * (far_side + 1) / (n_resamples + 1))
+
+
+def macro_randomization_test(differences: Matrices, n_resamples: int = 10_000, seed: int = 0) -> float:
+    """Sign-flip p-value of the macro mean of per-query differences averaged over seeds."""
     per_query = np.concatenate([matrix.mean(axis=0) for matrix in differences])
-    zeros = np.zeros_like(per_query)
-    if per_query.size < 2:
-        return 1.0, 1.0
-    return paired_t_test(per_query, zeros), paired_randomization_test(per_query, zeros, n_resamples, seed)
+    weights = np.concatenate([np.full(matrix.shape[1], 1 / (len(differences) * matrix.shape[1]))
+                              for matrix in differences])
+    weighted = per_query * weights
+    if not np.any(weighted):
+        return 1.0
+    observed = abs(weighted.sum())
+    tolerance = 1e-12 * max(1.0, float(np.abs(weighted).max()))
+    rng = np.random.default_rng(seed)
+    extreme = 0
+    for start in range(0, n_resamples, 1_000):
+        size = min(1_000, n_resamples - start)
+        signs = rng.integers(0, 2, size=(size, weighted.size), dtype=np.int8) * 2 - 1
+        extreme += int(np.count_nonzero(np.abs(signs @ weighted) >= observed - tolerance))
+    return (extreme + 1) / (n_resamples + 1)
 
 
 def seed_spread(matrices: Matrices) -> float:

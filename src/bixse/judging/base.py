@@ -80,6 +80,9 @@ class Judge(ABC):
     kind: ClassVar[str]
     family: ClassVar[str]
     default_batch_size: ClassVar[int] = 16
+    # A judge whose labels already exist per (query id, document id), a qrels file: the runner
+    # asks it by ids through ``judge_ids`` and caches nothing (see ``bixse.judging.file_labels``).
+    by_ids: ClassVar[bool] = False
 
     name: str
     prompt_version: str = "none"
@@ -92,6 +95,10 @@ class Judge(ABC):
     @abstractmethod
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement | Skipped]:
         """Score a batch of pairs, one result per pair, in order. No cache involved."""
+
+    def judge_ids(self, ids: Sequence[tuple[str, str]]) -> list[Judgement | Skipped]:
+        """Score (query id, document id) pairs; only judges with ``by_ids`` implement it."""
+        raise NotImplementedError(f"judge {self.kind} is asked by texts, not ids")
 
     @property
     def source(self) -> str:

@@ -8,15 +8,27 @@ Durability: every ``put_many`` is one transaction, committed before it returns, 
 ``synchronous=FULL``; WAL keeps readers (an export, an agreement report) unblocked while a
 run writes. A process killed at any point loses at most the batch it had not committed;
 rows are never overwritten (``INSERT OR IGNORE``), so two runs racing on one file are safe.
+
+Concurrent runs on one file share the work: before a batch goes to the judge, ``claim`` reads
+the labels stored meanwhile and marks the rest as being judged by this handle (``claims``), so
+another run skips them for now and comes back to them at its end, by which time they are stored.
+A claim is a hint, never a lock: a killed run's claims only move its last batch to the end of
+the next run.
+
+``merge_caches`` joins the caches of one judging run's shards (``bixse judge --shard i/n``)
+into one, with no label lost or duplicated, and reports conflicting judgements of a key.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +49,9 @@ CREATE TABLE IF NOT EXISTS labels (
     judge TEXT NOT NULL, prompt_version TEXT NOT NULL, query_sha256 TEXT NOT NULL, doc_sha256 TEXT NOT NULL,
     score REAL NOT NULL, distribution TEXT, extras TEXT, created_at REAL NOT NULL,
     PRIMARY KEY (judge, prompt_version, query_sha256, doc_sha256)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (
+    judge TEXT NOT NULL, prompt_version TEXT NOT NULL, query_sha256 TEXT NOT NULL, doc_sha256 TEXT NOT NULL,
+    owner TEXT NOT NULL, PRIMARY KEY (judge, prompt_version, query_sha256, doc_sha256)) WITHOUT ROWID;
 """
 
 
@@ -52,6 +67,7 @@ class LabelCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
+        self.owner = uuid.uuid4().hex  # whose claims are whose, when several runs share the file
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # Autocommit mode: transactions are opened explicitly, one per batch.
@@ -76,7 +92,13 @@ class LabelCache:
         self.close()
 
     def close(self) -> None:
-        self._connection.close()
+        try:
+            with self._transaction() as connection:
+                connection.execute("DELETE FROM claims WHERE owner=?", (self.owner,))
+        except sqlite3.Error:
+            pass  # a claim left behind is only a hint: its pairs move to the end of a later run
+        finally:
+            self._connection.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -105,6 +127,26 @@ class LabelCache:
                 found[key] = _judgement_from_row(row)
         return found
 
+    def claim(self, judge: Judge, keys: Sequence[TextKey]) -> tuple[dict[TextKey, Judgement], list[TextKey]]:
+        """Just before judging ``keys``: (their labels stored since they were looked up, the keys
+        another run has claimed), in one transaction that claims the rest for this handle."""
+        stored: dict[TextKey, Judgement] = {}
+        taken: list[TextKey] = []
+        where = "WHERE judge=? AND prompt_version=? AND query_sha256=? AND doc_sha256=?"
+        with self._transaction() as connection:
+            for key in keys:
+                values = (judge.identity, judge.prompt_version, *key)
+                row = connection.execute(f"SELECT score, distribution, extras FROM labels {where}", values).fetchone()
+                if row is not None:
+                    stored[key] = _judgement_from_row(row)
+                    continue
+                owner = connection.execute(f"SELECT owner FROM claims {where}", values).fetchone()
+                if owner is not None and owner[0] != self.owner:
+                    taken.append(key)
+                    continue
+                connection.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", (*values, self.owner))
+        return stored, taken
+
     def put_many(self, judge: Judge, items: Sequence[tuple[TextKey, Judgement]]) -> int:
         """Store ``items`` in one committed transaction; return how many rows were new."""
         if not items:
@@ -117,7 +159,10 @@ class LabelCache:
         with self._transaction() as connection:
             before = connection.total_changes
             connection.executemany("INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            return connection.total_changes - before
+            added = connection.total_changes - before
+            connection.executemany("DELETE FROM claims WHERE judge=? AND prompt_version=? AND query_sha256=? "
+                                   "AND doc_sha256=?", [row[:4] for row in rows])
+            return added
 
     def count(self, judge: Judge | None = None) -> int:
         if judge is None:
@@ -125,6 +170,32 @@ class LabelCache:
         return int(self._connection.execute(
             "SELECT COUNT(*) FROM labels WHERE judge=? AND prompt_version=?",
             (judge.identity, judge.prompt_version)).fetchone()[0])
+
+    def _merge_from(self, path: Path, tolerance: float, examples: list[LabelConflict],
+                    max_examples: int) -> MergedInput:
+        """Copy another cache's labels and judges in (one transaction); see ``merge_caches``."""
+        same_key = ("FROM source.labels s JOIN main.labels m ON m.judge = s.judge AND m.prompt_version = "
+                    "s.prompt_version AND m.query_sha256 = s.query_sha256 AND m.doc_sha256 = s.doc_sha256")
+        self._connection.execute("ATTACH DATABASE ? AS source", (str(path),))
+        try:
+            with self._transaction() as connection:
+                labels = int(connection.execute("SELECT COUNT(*) FROM source.labels").fetchone()[0])
+                overlap = int(connection.execute(f"SELECT COUNT(*) {same_key}").fetchone()[0])
+                conflicts = 0
+                rows = connection.execute(f"SELECT s.judge, s.prompt_version, s.query_sha256, s.doc_sha256, m.score, "
+                                          f"s.score {same_key} WHERE abs(m.score - s.score) > ?", (tolerance,))
+                for judge, prompt, query_sha, doc_sha, kept, other in rows:
+                    conflicts += 1
+                    if len(examples) < max_examples:
+                        examples.append(LabelConflict(judge, prompt, query_sha, doc_sha, kept, other, str(path)))
+                before = connection.total_changes
+                connection.execute("INSERT OR IGNORE INTO main.labels SELECT * FROM source.labels")
+                added = connection.total_changes - before
+                connection.execute("INSERT OR IGNORE INTO main.judges SELECT * FROM source.judges")
+        finally:
+            self._connection.execute("DETACH DATABASE source")
+        return MergedInput(path=str(path), labels=labels, added=added, duplicates=overlap - conflicts,
+                           conflicts=conflicts)
 
     def summary(self) -> list[dict[str, Any]]:
         """One entry per (judge, prompt) in the cache: its provenance and label count."""
@@ -141,3 +212,119 @@ def _judgement_from_row(row: tuple[float, str | None, str | None]) -> Judgement:
     score, distribution, extras = row
     return Judgement(score=score, distribution=json.loads(distribution) if distribution else None,
                      extras=json.loads(extras) if extras else {})
+
+
+# (judge identity, prompt version): whose labels a cache holds.
+JudgeKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class LabelConflict:
+    """One key two caches label differently: ``kept_score`` (merged first) stays in the output."""
+
+    judge: str
+    prompt_version: str
+    query_sha256: str
+    doc_sha256: str
+    kept_score: float
+    other_score: float
+    other_path: str
+
+
+@dataclass(frozen=True)
+class MergedInput:
+    """What one input brought: ``labels`` rows, of which ``added`` were new to the output,
+    ``duplicates`` already there with the same score, ``conflicts`` there with another score."""
+
+    path: str
+    labels: int
+    added: int
+    duplicates: int
+    conflicts: int
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    output: str
+    judges: list[JudgeKey]
+    inputs: list[MergedInput]
+    labels: int  # rows in the output after the merge
+    conflicts: int
+    conflict_examples: list[LabelConflict]
+
+
+def cache_judges(path: str | Path) -> set[JudgeKey]:
+    """The (judge identity, prompt version) pairs a cache file registers or holds labels of,
+    read without writing to it. ``InputError`` when it is missing or not a bixse label cache."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError("no such label cache", path=path)
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            stored = connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if stored is not None and stored[0] != SCHEMA_VERSION:
+                raise InputError(f"label cache schema {stored[0]} is not the supported {SCHEMA_VERSION}", path=path)
+            rows = connection.execute("SELECT judge, prompt_version FROM judges UNION "
+                                      "SELECT DISTINCT judge, prompt_version FROM labels").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"not a bixse label cache ({exc})", path=path) from None
+    return {(judge, prompt) for judge, prompt in rows}
+
+
+def _describe(judges: set[JudgeKey]) -> str:
+    return "; ".join(f"{judge} (prompt {prompt})" for judge, prompt in sorted(judges)) or "no judge at all"
+
+
+def merge_caches(output: str | Path, inputs: Sequence[str | Path], *, tolerance: float = 1e-6,
+                 max_examples: int = 20) -> MergeResult:
+    """Merge label caches (the shards of one judging run) into ``output``, which may exist.
+
+    Every input must hold the same judge(s) (identity and prompt version), and so must a
+    non-empty ``output``: labels of another judge are an ``InputError``, checked before anything
+    is written. Each key ends up once in ``output``; where two caches hold different scores for
+    one key (differing by more than ``tolerance``) the first merged is kept and the others are
+    counted as conflicts, the first ``max_examples`` of them returned. Merging again is a no-op
+    (every label a duplicate). Runs in SQLite, one transaction per input, without loading the
+    labels into memory.
+
+    Example::
+
+        merge_caches("labels.sqlite", ["labels.shard1of2.sqlite", "labels.shard2of2.sqlite"]).conflicts
+    """
+    if not inputs:
+        raise InputError("give at least one label cache to merge", field="inputs")
+    if tolerance < 0:
+        raise InputError(f"tolerance must be >= 0, got {tolerance}", field="tolerance")
+    output = Path(output).expanduser()
+    paths = [Path(path).expanduser() for path in inputs]
+    judges_by_input = [cache_judges(path) for path in paths]
+    for index, path in enumerate(paths):
+        if output.exists() and os.path.samefile(path, output):
+            raise InputError("the output is also an input: merge into a new file or leave it out of the inputs",
+                             path=path, field="inputs")
+        earlier = next((other for other in paths[:index] if os.path.samefile(other, path)), None)
+        if earlier is not None:
+            raise InputError(f"passed twice (also as {earlier})", path=path, field="inputs")
+    reference = judges_by_input[0]
+    if not reference:
+        raise InputError("holds no judge's labels: not the cache of a judging run", path=paths[0])
+    for path, judges in zip(paths[1:], judges_by_input[1:]):
+        if judges != reference:
+            raise InputError(f"holds labels of {_describe(judges)}, but {paths[0]} holds {_describe(reference)}: "
+                             "merge joins the shards of one judging run (same judge, options and prompt). A model "
+                             "folder is fingerprinted by path, size and mtime: on machines with different copies, "
+                             "pin one --identity", path=path, field="judge")
+    if output.exists():
+        existing = cache_judges(output)
+        if existing and existing != reference:
+            raise InputError(f"holds labels of {_describe(existing)}, not of {_describe(reference)}: "
+                             "merge into a new file", path=output, field="judge")
+    merged: list[MergedInput] = []
+    examples: list[LabelConflict] = []
+    with LabelCache(output) as cache:
+        for path in paths:
+            report = cache._merge_from(path, tolerance, examples, max_examples)
+            merged.append(report)
+        total = cache.count()
+    return MergeResult(output=str(output), judges=sorted(reference), inputs=merged, labels=total,
+                       conflicts=sum(m.conflicts for m in merged), conflict_examples=examples)

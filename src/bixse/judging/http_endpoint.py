@@ -4,6 +4,8 @@ Each pair is one request for ONE token at temperature 0 with its top log-probabi
 
 - ``endpoint="chat"``: ``POST {base_url}/chat/completions`` with ``messages``,
   ``logprobs: true, top_logprobs: k``; read ``choices[0].logprobs.content[0].top_logprobs``.
+  A prompt with an answer prefix (``umbrela``'s ``##final score:``) sends it as the start of the
+  assistant turn with vLLM's ``continue_final_message: true, add_generation_prompt: false``.
 - ``endpoint="completions"``: ``POST {base_url}/completions`` with the plain prompt and
   ``logprobs: k``; read ``choices[0].logprobs.top_logprobs[0]``.
 
@@ -73,7 +75,7 @@ class HTTPJudge(Judge):
         base_url: str = "http://127.0.0.1:8000/v1",
         endpoint: Literal["chat", "completions"] = "chat",
         mode: JudgeMode | None = None,
-        max_grade: int = 3,
+        max_grade: int | None = None,
         prompt: PromptTemplate | None = None,
         top_logprobs: int = 20,
         max_document_chars: int = 4000,
@@ -102,8 +104,8 @@ class HTTPJudge(Judge):
             raise InputError("need max_concurrency >= 1, max_retries >= 0, timeout_s > 0", field="max_concurrency")
         self.model = model
         self.prompt = prompt or default_prompt(mode or "grade")
-        self.mode, self.max_grade = self.prompt.mode, max_grade
-        self.labels = self.prompt.labels(max_grade)
+        self.mode, self.max_grade = self.prompt.mode, self.prompt.top_grade(max_grade)
+        self.labels = self.prompt.labels(self.max_grade)
         # Credentials in a URL (user:password@host) stay out of identities and messages.
         port = f":{url.port}" if url.port else ""
         self.base_url = f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}"
@@ -148,9 +150,15 @@ class HTTPJudge(Judge):
         """The URL and JSON body sent for one pair."""
         document = document[: self.max_document_chars]
         if self.endpoint == "chat":
-            return f"{self._request_base}/chat/completions", {
-                "model": self.model, "messages": self.prompt.messages(query, document, self.max_grade),
-                "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": self.top_logprobs}
+            messages = self.prompt.messages(query, document, self.max_grade)
+            body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": 1, "temperature": 0,
+                                    "logprobs": True, "top_logprobs": self.top_logprobs}
+            if self.prompt.answer_prefix:
+                # The answer prefix opens the assistant turn, so the grade is the next token: vLLM's
+                # continue_final_message (servers without it: use endpoint="completions").
+                messages.append({"role": "assistant", "content": self.prompt.answer_prefix})
+                body.update(continue_final_message=True, add_generation_prompt=False)
+            return f"{self._request_base}/chat/completions", body
         return f"{self._request_base}/completions", {
             "model": self.model, "prompt": self.prompt.plain_text(query, document, self.max_grade),
             "max_tokens": 1, "temperature": 0, "logprobs": self.top_logprobs}

@@ -88,7 +88,8 @@ class LLMJudge(Judge):
         gguf_file: the GGUF file inside ``model`` when ``model`` is a folder holding several.
         mode: ``grade`` (score = expected grade / max grade) or ``yesno`` (score = P(yes));
             defaults to the prompt's mode, else ``grade``.
-        max_grade: top of the grade scale (0-3 by default; at most 9).
+        max_grade: top of the grade scale (0-3 by default; at most 9); a prompt that names its
+            own scale (``umbrela`` 0-3, ``bixse`` 1-4) sets it, and another value is an ``InputError``.
         prompt: a ``PromptTemplate``; defaults to the mode's built-in template.
         max_document_tokens / max_query_tokens: token budgets texts are truncated to.
         precision: ``fp32`` or ``bf16`` (autocast; fp32 weights either way).
@@ -110,7 +111,7 @@ class LLMJudge(Judge):
         *,
         gguf_file: str | None = None,
         mode: JudgeMode | None = None,
-        max_grade: int = 3,
+        max_grade: int | None = None,
         prompt: PromptTemplate | None = None,
         max_document_tokens: int = 256,
         max_query_tokens: int = 64,
@@ -131,8 +132,8 @@ class LLMJudge(Judge):
             raise InputError(f"the prompt is a {prompt.mode!r} prompt but mode is {mode!r}", field="mode")
         self.prompt = prompt or default_prompt(mode or "grade")
         self.mode = self.prompt.mode
-        self.max_grade = max_grade
-        self.labels = self.prompt.labels(max_grade)
+        self.max_grade = self.prompt.top_grade(max_grade)
+        self.labels = self.prompt.labels(self.max_grade)
         if max_document_tokens < 1 or max_query_tokens < 1:
             raise InputError("token budgets must be positive", field="max_document_tokens")
         self.max_document_tokens, self.max_query_tokens = max_document_tokens, max_query_tokens

@@ -8,6 +8,7 @@ from typing import Any
 from bixse.errors import InputError
 from bixse.judging.base import Judge
 from bixse.judging.dummy import DummyJudge
+from bixse.judging.file_labels import FileJudge
 from bixse.judging.http_endpoint import HTTPJudge
 from bixse.judging.llm import LLMJudge
 from bixse.judging.teacher import BiEncoderJudge, CrossEncoderJudge
@@ -19,6 +20,7 @@ JUDGES: dict[str, type[Judge]] = {
     "cross-encoder": CrossEncoderJudge,
     "http": HTTPJudge,
     "vllm": VLLMJudge,
+    "file": FileJudge,
     "dummy": DummyJudge,
 }
 

@@ -1,15 +1,18 @@
 """From an LLM's next-token log-probabilities to a graded score: shared by every LLM backend.
 
-For labels ``l`` (grades ``0..G`` or ``yes``/``no``), with ``P(l)`` the next-token probability
-summed over the label's spellings (``"2"``, ``" 2"``; ``"yes"``, ``"Yes"``, ``" yes"``)::
+For labels ``l`` (grades ``L..G``, e.g. 0-3 or BiXSE's 1-4, or ``yes``/``no``), with ``P(l)`` the
+next-token probability summed over the label's spellings (``"2"``, ``" 2"``; ``"yes"``, ``"Yes"``,
+``" yes"``)::
 
     p(l)   = P(l) / sum_l' P(l')                  (renormalised over the labels only)
-    score  = sum_g g * p(g) / G                   (grade mode: expected grade / max grade)
+    score  = sum_g (g - L) * p(g) / (G - L)       (grade mode: expected grade mapped to [0, 1])
     score  = p(yes)                               (yes/no mode)
 
 ``label_mass = sum_l P(l)`` is kept: a low mass means the model wanted to say something
 other than a label, a warning sign for the prompt. This is the expected-relevance read-out of
-the BiXSE paper (arXiv 2508.06781) and of Thomas et al. (arXiv 2309.10621), with no sampling.
+the BiXSE paper (arXiv 2508.06781) and of Thomas et al. (arXiv 2309.10621), with no sampling; reading
+fine-grained grades' token probabilities rather than a sampled label is Zhuang et al. (2024, "Beyond
+Yes and No: Improving Zero-Shot LLM Rankers via Scoring Fine-Grained Relevance Labels", NAACL).
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ def logsumexp(values: Iterable[float]) -> float:
 def judgement_from_label_logprobs(label_logprobs: Mapping[str, float], labels: Sequence[str]) -> Judgement | Skipped:
     """The judgement for one pair from ``log P(label)`` per label (``-inf`` when unseen).
 
-    ``labels`` are grades ``("0", ..., "G")`` or ``("yes", "no")``. A pair where no label got
-    any probability (possible with an endpoint's top-k log-probabilities) is ``Skipped``.
+    ``labels`` are grades ``("L", ..., "G")`` in order or ``("yes", "no")``. A pair where no label
+    got any probability (possible with an endpoint's top-k log-probabilities) is ``Skipped``.
     """
     logprobs = [label_logprobs.get(label, -math.inf) for label in labels]
     log_mass = logsumexp(logprobs)
@@ -49,8 +52,8 @@ def judgement_from_label_logprobs(label_logprobs: Mapping[str, float], labels: S
     if labels[0] == "yes":
         score = distribution["yes"]
     else:
-        max_grade = int(labels[-1])
-        score = sum(int(label) * p for label, p in distribution.items()) / max_grade
+        low, high = int(labels[0]), int(labels[-1])
+        score = sum((int(label) - low) * p for label, p in distribution.items()) / (high - low)
     return Judgement(score=score, distribution=distribution, extras={"label_mass": math.exp(log_mass)})
 
 

@@ -34,7 +34,7 @@ class VLLMJudge(Judge):
     family = "llm"
     default_batch_size = 256
 
-    def __init__(self, model: str | None = None, *, mode: JudgeMode | None = None, max_grade: int = 3,
+    def __init__(self, model: str | None = None, *, mode: JudgeMode | None = None, max_grade: int | None = None,
                  prompt: PromptTemplate | None = None, max_document_tokens: int = 512, max_query_tokens: int = 64,
                  top_logprobs: int = 20, identity: str | None = None, trust_remote_code: bool = False,
                  **engine_options: Any) -> None:
@@ -49,8 +49,8 @@ class VLLMJudge(Judge):
         if prompt is not None and mode is not None and prompt.mode != mode:
             raise InputError(f"the prompt is a {prompt.mode!r} prompt but mode is {mode!r}", field="mode")
         self.prompt = prompt or default_prompt(mode or "grade")
-        self.mode, self.max_grade = self.prompt.mode, max_grade
-        self.labels = self.prompt.labels(max_grade)
+        self.mode, self.max_grade = self.prompt.mode, self.prompt.top_grade(max_grade)
+        self.labels = self.prompt.labels(self.max_grade)
         self.model_name_or_path = str(model)
         self.max_document_tokens, self.max_query_tokens = max_document_tokens, max_query_tokens
         self.top_logprobs, self.trust_remote_code, self.engine_options = top_logprobs, trust_remote_code, engine_options

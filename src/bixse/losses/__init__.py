@@ -11,6 +11,7 @@ Every loss reads the same batch layout (query, document slots, graded labels; se
 from bixse.losses.base import LAYOUTS, BixseLoss
 from bixse.losses.registry import LOSSES, get_loss, register
 from bixse.losses import bixse as _bixse  # noqa: F401
+from bixse.losses import ring_bixse as _ring_bixse  # noqa: F401
 from bixse.losses import infonce as _infonce  # noqa: F401
 from bixse.losses import soft_infonce as _soft_infonce  # noqa: F401
 from bixse.losses import mw_auc as _mw_auc  # noqa: F401

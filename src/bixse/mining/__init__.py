@@ -6,7 +6,7 @@
 >>> write_candidates("candidates.jsonl", candidates)            # doctest: +SKIP
 """
 
-from bixse.mining.candidates import Candidate, read_candidates, with_texts, write_candidates
+from bixse.mining.candidates import Candidate, read_candidates, read_run_candidates, with_texts, write_candidates
 from bixse.mining.mine import mine_candidates, mine_to_file
 
-__all__ = ["Candidate", "mine_candidates", "mine_to_file", "read_candidates", "with_texts", "write_candidates"]
+__all__ = ["Candidate", "mine_candidates", "mine_to_file", "read_candidates", "read_run_candidates", "with_texts", "write_candidates"]

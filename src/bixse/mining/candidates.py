@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bixse.collections.model import Collection
-from bixse.collections.validation import string_id
+from bixse.collections.trec import read_trec_run
+from bixse.collections.validation import KnownIds, string_id
 from bixse.errors import InputError
 from bixse.io import iter_jsonl, write_jsonl
 
@@ -157,3 +158,30 @@ def read_candidates(path: str | Path, collection: Collection | None = None) -> l
     if not candidates:
         raise InputError("no candidates in file", path=path)
     return with_texts(candidates, collection) if collection is not None else candidates
+
+
+def read_run_candidates(path: str | Path, collection: Collection, top_k: int = 20) -> list[Candidate]:
+    """A TREC run (``qid Q0 docid rank score tag``) as candidates: each query's ``top_k``
+    documents by the run's scores (ties by doc id), ranked from 1, texts from ``collection``.
+
+    The run names ids only, so ``collection`` resolves them; an id it lacks is an ``InputError``
+    naming the run's line (see ``read_trec_run``). ``retriever`` is ``run:<file name>``.
+
+    Example::
+
+        candidates = read_run_candidates("bm25.trec", load("cranfield"), top_k=20)
+    """
+    if top_k < 1:
+        raise InputError(f"top_k must be positive, got {top_k}", field="top_k")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("run file does not exist", path=path, field="candidates_run")
+    run = read_trec_run(path, KnownIds(collection.queries, collection.corpus))
+    if not run:
+        raise InputError("no lines in run file", path=path, field="candidates_run")
+    candidates = []
+    for query_id, docs in run.items():
+        ranked = sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+        candidates.extend(Candidate(query_id, doc_id, rank, score, f"run:{path.name}")
+                          for rank, (doc_id, score) in enumerate(ranked, start=1))
+    return with_texts(candidates, collection)

@@ -11,6 +11,7 @@ from typing import Any
 
 from bixse.collections.model import Collection
 from bixse.errors import InputError
+from bixse.io import check_output_file
 from bixse.mining.candidates import Candidate, write_candidates
 
 
@@ -51,6 +52,7 @@ def mine_candidates(collection: Collection, split: str = "train", retriever_name
 def mine_to_file(collection: Collection, output: str | Path, split: str = "train", retriever_name: str | Path = "bm25",
                  top_k: int = 20, with_texts: bool = False, **retriever_options: Any) -> list[Candidate]:
     """``mine_candidates`` written to ``output`` as a candidates file (what ``bixse mine`` does)."""
+    check_output_file(output)
     candidates = mine_candidates(collection, split, retriever_name, top_k, **retriever_options)
     write_candidates(output, candidates, with_texts=with_texts)
     return candidates

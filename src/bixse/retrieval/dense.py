@@ -15,12 +15,23 @@ from bixse.retrieval import encoding
 from bixse.retrieval.base import Retriever, check_queries, run_from_topk
 from bixse.retrieval.cache import EmbeddingCache, corpus_fingerprint, corpus_texts, model_fingerprint
 from bixse.retrieval.exact import exact_search
-from bixse.retrieval.faiss_index import INDEX_KINDS, build_faiss_index, faiss_search
+from bixse.retrieval.faiss_index import INDEX_KINDS, build_faiss_index, faiss_search, import_faiss
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 SEARCH_METHODS: tuple[str, ...] = ("exact", *INDEX_KINDS)
+
+
+def check_dense_options(search: str = "exact", precision: str = "auto") -> None:
+    """Reject a search method or precision no dense retriever takes (and a FAISS search without
+    FAISS installed) before any model is loaded or text encoded."""
+    if search not in SEARCH_METHODS:
+        raise InputError(f"unknown search method '{search}' (expected one of {', '.join(SEARCH_METHODS)})",
+                         field="search")
+    encoding.check_precision(precision)
+    if search in INDEX_KINDS:
+        import_faiss()
 
 
 def display_name(model: Any) -> str:
@@ -75,9 +86,7 @@ class DenseRetriever(Retriever):
     ) -> None:
         from bixse.models import load_sentence_transformer
 
-        if search not in SEARCH_METHODS:
-            raise InputError(f"unknown search method '{search}' (expected one of {', '.join(SEARCH_METHODS)})",
-                             field="search")
+        check_dense_options(search, precision)
         if not corpus:
             raise InputError("cannot index an empty corpus", field="corpus")
         by_name = isinstance(model, (str, Path))

@@ -35,11 +35,17 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 TextKind = Literal["query", "document"]
 
 
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """The concrete precision (``fp32``, ``bf16`` or ``fp16``) ``precision`` means on ``device``."""
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of ``PRECISIONS``, else an ``InputError``."""
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision '{precision}' (expected one of {', '.join(PRECISIONS)})",
                          field="precision")
+    return precision
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The concrete precision (``fp32``, ``bf16`` or ``fp16``) ``precision`` means on ``device``."""
+    check_precision(precision)
     device_type = torch.device(device).type
     if precision == "auto":
         return "fp16" if device_type == "cuda" else "fp32"

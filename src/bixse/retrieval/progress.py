@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -41,7 +42,8 @@ def progress_bar(total: int, description: str, show_progress: bool | None = None
         transient=True,
     )
     with progress:
-        task = progress.add_task(description, total=total, rate="")
+        # The description names a model or folder: its brackets are text, not rich tags.
+        task = progress.add_task(escape(description), total=total, rate="")
 
         def advance(n: int) -> None:
             progress.advance(task, n)

@@ -3,7 +3,8 @@
 Every field is a ``bixse train`` option (``loss_params`` -> ``--loss-param name=value``); a config
 file (TOML or YAML, flat, field names as keys) gives the same fields, and options given on the
 command line override it. ``resolved()`` fills the defaults that depend on other fields, and
-``to_dict()`` is what ``bixse-train-config.yaml`` records next to the trained model.
+``to_dict()`` is what ``bixse-train-config.yaml`` records next to the trained model, with the
+facts of ``RECORDED_FACTS`` (a fingerprint of the data) that set nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from typing import Any
 import yaml
 
 from bixse.errors import InputError
+from bixse.io import read_text
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("cpu", "cuda")
+# Trackers the trainer can report to (transformers' report_to); "none" keeps only the JSONL log.
+REPORT_TO = ("none", "tensorboard", "wandb")
 
 # Loss parameters a run uses unless the config sets them (recorded in the resolved config and the
 # model card). BiXSE's logit is 20 * cos + b: from b = 0 the in-batch negatives of a same-domain
@@ -31,14 +36,26 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _SAME_SCALE_AS_INFONCE = {"similarity": "cosine", "scale": 20.0}
 RECIPE_LOSS_PARAMS: dict[str, dict[str, Any]] = {
     "bixse": {"bias": -15.0},
+    "bixse_ring": {"bias": -15.0},
     **{loss: dict(_SAME_SCALE_AS_INFONCE) for loss in ("jointlh", "summarglh", "lsepair", "rand1lh")},
 }
 
+# The dev split a run scores unless told otherwise; a collection without it trains without dev
+# scores. Any other name must be a split of the dev collection (a typo is an error, not silence).
+DEFAULT_DEV_SPLIT = "dev"
+
+# Keys bixse train records beside the settings in bixse-train-config.yaml: facts about the run
+# (``data_sha256``: the sha256 of the training data) that --resume checks. A config file may hold
+# them, being a copy of that file, but they set nothing.
+RECORDED_FACTS = ("data_sha256",)
+
 # Fields that change what a resumed run computes: a checkpoint is resumed only under equal values.
+# mini_batch_size is not one: GradCache computes the same loss and gradients at any mini-batch
+# size (or none), so a run may resume with another to fit the memory it finds.
 RUN_DEFINING_FIELDS = (
     "model", "data", "collection", "split", "loss", "loss_params", "hard_negatives", "positive_threshold",
     "max_candidates", "batch_size", "learning_rate", "loss_learning_rate", "warmup_ratio", "weight_decay",
-    "epochs", "max_steps", "max_seq_length", "seed", "precision",
+    "epochs", "max_steps", "max_seq_length", "seed", "precision", "gradient_accumulation_steps",
 )
 
 
@@ -64,6 +81,7 @@ class TrainConfig:
     max_candidates: int = 32
     # Optimisation
     batch_size: int = 32
+    mini_batch_size: int | None = None  # GradCache: embed the batch this many rows at a time
     learning_rate: float = 5e-5
     loss_learning_rate: float | None = None
     warmup_ratio: float = 0.1
@@ -73,6 +91,11 @@ class TrainConfig:
     max_seq_length: int | None = 128
     seed: int = 0
     precision: str = "auto"
+    # Passed through to SentenceTransformerTrainingArguments
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    device: str | None = None        # cpu or cuda; None: cuda where there is one
+    report_to: str = "none"
     # Checkpoints, evaluation, logging
     output_dir: str = "bixse-model"
     checkpoint_steps: int = 100
@@ -82,8 +105,11 @@ class TrainConfig:
     overwrite: bool = False
     eval_steps: int = 0
     dev_collection: str | None = None
-    dev_split: str | None = "dev"
+    dev_split: str | None = DEFAULT_DEV_SPLIT
+    load_best_model_at_end: bool = False   # keep the checkpoint with the best dev nDCG@10
     logging_steps: int = 5
+    # After saving: upload the output folder to this Hugging Face hub repo
+    push_to_hub: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -103,6 +129,15 @@ class TrainConfig:
                              field="loss_learning_rate")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
             raise InputError(f"must be a positive integer or unset, got {self.max_steps!r}", field="max_steps")
+        if self.mini_batch_size is not None:
+            if not isinstance(self.mini_batch_size, int) or isinstance(self.mini_batch_size, bool) \
+                    or self.mini_batch_size <= 0:
+                raise InputError(f"must be a positive integer or unset, got {self.mini_batch_size!r}",
+                                 field="mini_batch_size")
+            if self.mini_batch_size > self.batch_size:
+                raise InputError(f"{self.mini_batch_size} is larger than batch_size ({self.batch_size}): a "
+                                 "mini-batch splits the batch, so give at most batch_size, or leave it unset "
+                                 "to embed the whole batch at once", field="mini_batch_size")
         if self.max_seq_length is not None and (not isinstance(self.max_seq_length, int) or self.max_seq_length < 8):
             raise InputError(f"must be an integer >= 8 or unset, got {self.max_seq_length!r}", field="max_seq_length")
         for name in ("hard_negatives", "eval_steps", "save_total_limit"):
@@ -117,6 +152,24 @@ class TrainConfig:
             raise InputError(f"must be >= 0, got {self.weight_decay!r}", field="weight_decay")
         if self.precision not in PRECISIONS:
             raise InputError(f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
+        if not isinstance(self.gradient_accumulation_steps, int) or isinstance(self.gradient_accumulation_steps, bool) \
+                or self.gradient_accumulation_steps < 1:
+            raise InputError(f"must be a positive integer, got {self.gradient_accumulation_steps!r}",
+                             field="gradient_accumulation_steps")
+        if self.device is not None and self.device not in DEVICES:
+            raise InputError(f"must be one of {', '.join(DEVICES)} or unset, got {self.device!r}", field="device")
+        if self.report_to not in REPORT_TO:
+            raise InputError(f"must be one of {', '.join(REPORT_TO)}, got {self.report_to!r}", field="report_to")
+        if self.load_best_model_at_end:
+            if not self.eval_steps or self.dev_split is None:
+                raise InputError("keeping the best checkpoint by dev nDCG@10 needs eval_steps > 0 and a dev_split",
+                                 field="load_best_model_at_end")
+            if self.checkpoint_steps % self.eval_steps:
+                raise InputError(f"must be a multiple of eval_steps ({self.eval_steps}) to keep the best "
+                                 f"checkpoint, got {self.checkpoint_steps}", field="checkpoint_steps")
+        if self.push_to_hub is not None and (not isinstance(self.push_to_hub, str) or not self.push_to_hub.strip()):
+            raise InputError(f"must be a hub repo id (user/name) or unset, got {self.push_to_hub!r}",
+                             field="push_to_hub")
         if self.resume and self.overwrite:
             raise InputError("resume continues the run in output_dir, overwrite discards it: give one of them",
                              field="resume")
@@ -166,6 +219,7 @@ def yaml_number(value: Any) -> Any:
 def config_from_mapping(values: dict[str, Any], path: str | Path | None = None) -> TrainConfig:
     """A config from a flat mapping; unknown keys are an error that names the key (and file)."""
     known = set(field_names())
+    values = {key: value for key, value in values.items() if key not in RECORDED_FACTS}
     for key in values:
         if key not in known:
             raise InputError(f"unknown setting; known settings: {', '.join(sorted(known))}", path=path, field=key)
@@ -191,8 +245,9 @@ def load_config(path: str | Path) -> TrainConfig:
     if path.suffix not in (".toml", ".yaml", ".yml"):
         raise InputError("config file must end in .toml, .yaml or .yml", path=path)
     parse = _toml().loads if path.suffix == ".toml" else yaml.safe_load
+    text = read_text(path)
     try:
-        values = parse(path.read_text(encoding="utf-8")) or {}
+        values = parse(text) or {}
     except (ValueError, yaml.YAMLError) as error:  # tomllib.TOMLDecodeError is a ValueError
         raise InputError(f"cannot parse config: {error}", path=path) from None
     if not isinstance(values, dict):

@@ -38,6 +38,7 @@ class CardFacts:
     runtime_s: float
     dev: str | None = None
     dev_scores: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int | None = None     # load_best_model_at_end: the step whose checkpoint was saved
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
@@ -66,7 +67,10 @@ def render_card(facts: CardFacts, model_folder: Path) -> str:
              "base_model": facts.base_model}
     sources = ", ".join(f"{source}: {count}" for source, count in facts.label_sources.items()) or "unstated"
     budget = f"{cfg['max_steps']} steps" if cfg["max_steps"] else f"{cfg['epochs']} epochs"
-    hyper = [("batch size (per device)", cfg["batch_size"]), ("devices", facts.world_size),
+    hyper = [("batch size (per device)", cfg["batch_size"]),
+             ("gradient accumulation steps", cfg.get("gradient_accumulation_steps", 1)),
+             ("embedding mini-batch (GradCache)", cfg.get("mini_batch_size") or "off (whole batch)"),
+             ("devices", facts.world_size),
              ("learning rate", cfg["learning_rate"]),
              ("learning rate of the loss's own parameters", cfg["loss_learning_rate"] or cfg["learning_rate"]),
              ("warm-up ratio", cfg["warmup_ratio"]),
@@ -101,8 +105,10 @@ def render_card(facts: CardFacts, model_folder: Path) -> str:
         _table(hyper),
     ]
     if facts.dev_scores:
+        best = ("" if facts.best_step is None else f"\n\nThe saved model is the checkpoint of step "
+                f"{facts.best_step}, the best by dev nDCG@10 (load_best_model_at_end).")
         parts += ["## Dev scores", f"{facts.dev}, after the optimizer step shown:\n\n"
-                  + _scores_table(facts.dev_scores)]
+                  + _scores_table(facts.dev_scores) + best]
     parts += ["## Environment",
               f"bixse {bixse.__version__}, sentence-transformers {sentence_transformers.__version__}, "
               f"transformers {transformers.__version__}, torch {torch.__version__}, Python "

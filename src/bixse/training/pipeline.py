@@ -1,14 +1,16 @@
 """``train(config) -> Path``: check everything, build the rows, run ``SentenceTransformerTrainer``, save.
 
 Order matters: every input error (unknown loss or parameter, data the loss cannot learn from,
-missing columns, unreadable model path, an output folder holding another run) is raised by
-``prepare`` before a model is loaded or a step is computed.
+missing columns, unreadable model path, an unknown dev split, an output folder holding another
+run or files that are not a run, a resume on changed data, a GPU or tracker package that is not
+there) is raised by ``prepare`` before a model is loaded or a step is computed; ``run`` writes
+nothing into the output folder until the model has loaded.
 
 Output folder::
 
     <output_dir>/                  a plain sentence-transformers model (SentenceTransformer(path))
         README.md                  model card: base model, data, labels' source, loss, hyperparameters, dev scores
-        bixse-train-config.yaml    the resolved config (a valid --config for a rerun)
+        bixse-train-config.yaml    the resolved config (a valid --config for a rerun) and the data's sha256
         training_log.jsonl         one record per logging step (loss, learning rate, grad norm, dev scores)
         checkpoints/checkpoint-N/  while training (and after, with keep_checkpoints)
 """
@@ -29,11 +31,11 @@ import yaml
 
 from bixse.collections import Collection
 from bixse.errors import InputError
-from bixse.io import atomic_write, plain_file_mode
-from bixse.training.config import RECIPE_LOSS_PARAMS, TrainConfig, config_from_mapping
+from bixse.io import atomic_write, plain_file_mode, read_text
+from bixse.training.config import DEFAULT_DEV_SPLIT, RECIPE_LOSS_PARAMS, TrainConfig, config_from_mapping
 from bixse.training.dataset import BuiltDataset, build_rows, dataset_rows, read_layout_file
 from bixse.training.precision import resolve_training_precision
-from bixse.training.sources import TrainingLabels, is_layout_file, load_collection, load_labels
+from bixse.training.sources import TrainingLabels, data_fingerprint, is_layout_file, load_collection, load_labels
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class PreparedRun:
     output: Path
     resume_from: Path | None
     finished: bool = False
+    data_sha256: str | None = None   # None for rows given in code
+    cuda: bool = False               # trains on a GPU
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -82,6 +86,9 @@ def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
         raise InputError(f"loss '{config.loss}': {error.message}", field=field) from None
     except ValueError as error:
         raise InputError(f"loss '{config.loss}': {error}", field="loss_params") from None
+    if getattr(loss_class, "needs_distributed", False) and int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        raise InputError(f"loss '{config.loss}' exchanges document blocks between processes: run it under "
+                         "torchrun with 2 or more (on one process use 'bixse', the same loss)", field="loss")
     return loss_class, params
 
 
@@ -89,6 +96,30 @@ def check_model(config: TrainConfig) -> str:
     from bixse.models import check_model_name
 
     return check_model_name(config.model)
+
+
+def check_device(config: TrainConfig) -> bool:
+    """Whether the run trains on a GPU: as ``device`` says (``cuda`` must exist), else where there is one."""
+    import torch
+
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("no CUDA device here (torch.cuda.is_available() is False): use cpu, or leave the device "
+                         "unset", field="device")
+    return torch.cuda.is_available() if config.device is None else config.device == "cuda"
+
+
+def check_trainer_services(config: TrainConfig) -> None:
+    """The packages and network that ``report_to`` and ``push_to_hub`` need, before any compute."""
+    from huggingface_hub import constants
+    from transformers.integrations import is_tensorboard_available, is_wandb_available
+
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    if config.report_to in available and not available[config.report_to]():
+        raise InputError(f"reporting to {config.report_to} needs the {config.report_to} package "
+                         f"(pip install {config.report_to})", field="report_to")
+    if config.push_to_hub is not None and constants.HF_HUB_OFFLINE:
+        raise InputError("pushing to the hub, but HF_HUB_OFFLINE is set; unset it, or push the saved folder later "
+                         "with SentenceTransformer(folder).push_to_hub(repo)", field="push_to_hub")
 
 
 def build_training_rows(config: TrainConfig, layout: str, collection: Collection | None,
@@ -117,8 +148,8 @@ def dev_collection(config: TrainConfig, train_collection: Collection | None) -> 
     name = config.dev_collection or config.collection
     collection = train_collection if train_collection is not None and name == config.collection \
         else load_collection(name, "dev_collection")
-    if config.dev_split not in collection.splits:
-        if config.eval_steps or config.dev_collection:
+    if config.dev_split not in collection.split_names():
+        if config.dev_split != DEFAULT_DEV_SPLIT or config.eval_steps or config.dev_collection:
             known = ", ".join(collection.split_names())
             raise InputError(f"collection '{collection.name}' has no split '{config.dev_split}' (known: {known})",
                              field="dev_split")
@@ -127,16 +158,43 @@ def dev_collection(config: TrainConfig, train_collection: Collection | None) -> 
     return collection
 
 
-def saved_config(output: Path) -> TrainConfig | None:
+@dataclass(frozen=True)
+class SavedRun:
+    """What ``bixse-train-config.yaml`` says about the run in a folder."""
+
+    config: TrainConfig
+    data_sha256: str | None   # None in folders written before the fingerprint was recorded
+
+
+def saved_run(output: Path) -> SavedRun | None:
     path = output / CONFIG_FILE
     if not path.is_file():
         return None
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return config_from_mapping(values, path)
+    try:
+        values = yaml.safe_load(read_text(path)) or {}
+    except yaml.YAMLError as error:
+        raise InputError(f"cannot parse the resolved config of the run in this folder: {error}", path=path) from None
+    if not isinstance(values, dict):
+        raise InputError("expected a mapping of settings", path=path)
+    return SavedRun(config_from_mapping(values, path), values.get("data_sha256"))
 
 
-def check_output(config: TrainConfig) -> tuple[Path | None, bool]:
-    """(checkpoint to resume from, whether the run already finished) for this output folder."""
+def _check_same_data(config: TrainConfig, recorded: str, current: str) -> None:
+    if recorded == current:
+        return
+    what = ("the training file" if config.data is not None
+            else f"the qrels of collection '{config.collection}', split '{config.split}'")
+    raise InputError(f"cannot resume: {what} changed since the run in {config.output_path} started (sha256 "
+                     f"{recorded[:12]}..., now {current[:12]}...); restore it, or use --overwrite to start over",
+                     path=config.data, field="data")
+
+
+def check_output(config: TrainConfig, data_sha256: str | None = None) -> tuple[Path | None, bool]:
+    """(checkpoint to resume from, whether the run already finished) for this output folder.
+
+    ``data_sha256``: the fingerprint of the data this run would train on (see
+    ``data_fingerprint``); a resume is refused when the folder recorded another one.
+    """
     from bixse.training.trainer import last_complete_checkpoint
 
     output = config.output_path
@@ -144,16 +202,25 @@ def check_output(config: TrainConfig) -> tuple[Path | None, bool]:
         raise InputError("output path exists and is not a folder", path=output, field="output_dir")
     has_model = (output / "modules.json").is_file()
     has_run = has_model or (output / CHECKPOINTS).is_dir() or (output / LOG_FILE).is_file()
+    if not config.overwrite and not has_run and not (output / CONFIG_FILE).is_file() \
+            and output.is_dir() and any(output.iterdir()):
+        raise InputError(f"the output folder holds files but no bixse training run (no {CONFIG_FILE}, "
+                         f"modules.json, {CHECKPOINTS}/ or {LOG_FILE}): the model and its README.md would "
+                         "replace them; choose a new or empty folder, or pass --overwrite",
+                         path=output, field="output_dir")
     if config.overwrite or not has_run:
         return None, False
     if not config.resume:
         raise InputError("the output folder already holds a training run; pass --resume to continue it or "
                          "--overwrite to start over", path=output, field="output_dir")
-    previous = saved_config(output)
+    saved = saved_run(output)
+    previous = saved.config if saved is not None else None
     if previous is not None and (changed := config.differing_run_fields(previous)):
         raise InputError(f"cannot resume: the run in this folder was started with other values of "
                          f"{', '.join(changed)} (see {CONFIG_FILE}); use --overwrite to start over",
                          path=output, field=changed[0])
+    if saved is not None and saved.data_sha256 is not None and data_sha256 is not None:
+        _check_same_data(config, saved.data_sha256, data_sha256)
     checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
     finished = checkpoint is None and has_model and previous is not None
     return checkpoint, finished
@@ -163,15 +230,19 @@ def prepare(config: TrainConfig, dataset: Any = None) -> PreparedRun:
     """Every check and the training rows; raises ``InputError`` before any compute."""
     loss_class, loss_params = check_loss(config)
     model_path = check_model(config)
-    precision = resolve_training_precision(config.precision)
-    resume_from, finished = check_output(config)
+    cuda = check_device(config)
+    precision = resolve_training_precision(config.precision, cuda)
+    check_trainer_services(config)
     needs_collection = dataset is None and not (
         config.data is not None and Path(config.data).is_file() and is_layout_file(config.data))
     collection = load_collection(config.collection) if needs_collection else None
-    rows, labels = build_training_rows(config, loss_class.layout, collection, dataset)
     dev = dev_collection(config, collection)
+    rows, labels = build_training_rows(config, loss_class.layout, collection, dataset)
+    # After the rows: reading them has checked the file and the split the fingerprint covers.
+    data_sha256 = None if dataset is not None else data_fingerprint(config.data, collection, config.split)
+    resume_from, finished = check_output(config, data_sha256)
     return PreparedRun(config, model_path, loss_class, loss_params, rows, labels, dev, precision,
-                       config.output_path, resume_from, finished)
+                       config.output_path, resume_from, finished, data_sha256, cuda)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -196,11 +267,16 @@ def train(config: TrainConfig, dataset: Any = None, callbacks: list[Any] | None 
 def _training_arguments(prepared: PreparedRun, world: int) -> Any:
     from sentence_transformers import SentenceTransformerTrainingArguments
 
+    from bixse.training.evaluator import DEV_MEASURES
     from bixse.training.precision import precision_arguments
     from bixse.training.sampler import QueryBatchSampler
 
     config = prepared.config
     evaluating = bool(config.eval_steps) and prepared.dev_collection is not None
+    best = config.load_best_model_at_end
+    # transformers 5 renamed gradient_checkpointing (the old name still works, with a warning).
+    checkpointing = "activation_checkpointing" if hasattr(SentenceTransformerTrainingArguments,
+                                                          "activation_checkpointing") else "gradient_checkpointing"
     return SentenceTransformerTrainingArguments(
         output_dir=str(prepared.output / CHECKPOINTS),
         per_device_train_batch_size=config.batch_size,
@@ -221,8 +297,13 @@ def _training_arguments(prepared: PreparedRun, world: int) -> Any:
         eval_on_start=evaluating and prepared.resume_from is None,
         logging_steps=config.logging_steps,
         logging_first_step=True,
-        report_to="none",
-        **precision_arguments(prepared.precision),
+        report_to=config.report_to,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        load_best_model_at_end=best,
+        metric_for_best_model=f"eval_{DEV_MEASURES[0]}" if best else None,
+        greater_is_better=True if best else None,
+        **{checkpointing: config.gradient_checkpointing},
+        **precision_arguments(prepared.precision, prepared.cuda),
     )
 
 
@@ -240,13 +321,18 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     config, output = prepared.config, prepared.output
     args = _training_arguments(prepared, world=int(os.environ.get("WORLD_SIZE", "1")))
     world = args.world_size
+    torch.manual_seed(config.seed)
+    model = SentenceTransformer(prepared.model_path, device=str(args.device))
+    # Only now that the model has loaded: a model that fails to load leaves the folder untouched.
     if args.process_index == 0:
         if config.overwrite:
             _clear_run(output)
         write_resolved_config(prepared, world)
-    torch.manual_seed(config.seed)
-    model = SentenceTransformer(prepared.model_path, device=str(args.device))
     loss = prepared.loss_class(model, **prepared.loss_params)
+    if config.mini_batch_size is not None:
+        from bixse.losses.cached import CachedLoss
+
+        loss = CachedLoss(loss, config.mini_batch_size)
     if config.loss_learning_rate is not None and loss_own_parameters(loss):
         # Names of the loss's own parameters (e.g. "bias") do not start with the wrapped "model.".
         args.learning_rate_mapping = {r"^(?!model\.)": config.loss_learning_rate}
@@ -266,6 +352,10 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     if trainer.is_world_process_zero():
         dev_scores = _final_dev_scores(evaluator, model, trainer.state, output / LOG_FILE)
         _finish(prepared, model, loss, trainer, dev_scores, world, runtime)
+        if config.push_to_hub is not None:
+            # The folder as saved (model, card, resolved config, log), not a fresh card of the hub's.
+            url = model.push_to_hub(config.push_to_hub, local_model_path=str(output), exist_ok=True)
+            logger.warning("pushed %s to %s", output, url)
     return output
 
 
@@ -301,10 +391,13 @@ def _finish(prepared: PreparedRun, model: Any, loss: Any, trainer: Any, dev_scor
         loss_citation=getattr(loss, "citation", ""), precision=prepared.precision, world_size=world,
         device=str(model.device), global_step=trainer.state.global_step, runtime_s=runtime,
         dev=f"{prepared.dev_collection.name} / {config.dev_split}" if prepared.dev_collection else None,
-        dev_scores=dev_scores)
+        dev_scores=dev_scores, best_step=trainer.state.best_global_step if config.load_best_model_at_end else None)
     with atomic_write(output / "README.md") as handle:
         handle.write(render_card(facts, output))
     if not config.keep_checkpoints:
+        tensorboard_runs = output / CHECKPOINTS / "runs"   # report_to tensorboard logs under the trainer's folder
+        if tensorboard_runs.is_dir():
+            shutil.copytree(tensorboard_runs, output / "runs", dirs_exist_ok=True)
         shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
 
 
@@ -336,7 +429,8 @@ def _apply_umask(folder: Path) -> None:
 
 
 def write_resolved_config(prepared: PreparedRun, world: int) -> None:
-    """``bixse-train-config.yaml``: every field (a valid ``--config``), with the resolved facts as comments."""
+    """``bixse-train-config.yaml``: every field (a valid ``--config``), with the resolved facts as
+    comments, and the data's fingerprint (``data_sha256``, which ``--resume`` checks)."""
     values = prepared.config.to_dict() | {"resume": False, "overwrite": False}
     facts = {"model path": prepared.model_path, "loss parameters used": prepared.loss_params,
              "loss layout": prepared.rows.layout,
@@ -347,6 +441,9 @@ def write_resolved_config(prepared: PreparedRun, world: int) -> None:
     with atomic_write(prepared.output / CONFIG_FILE) as handle:
         handle.write("# bixse train: resolved configuration (use with: bixse train --config <this file>)\n")
         handle.write(header + yaml.safe_dump(values, sort_keys=False))
+        if prepared.data_sha256 is not None:
+            handle.write("# recorded, not a setting: the sha256 of the training data (--resume refuses other data)\n"
+                         + yaml.safe_dump({"data_sha256": prepared.data_sha256}))
 
 
 def _clear_run(output: Path) -> None:

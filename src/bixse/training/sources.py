@@ -6,19 +6,22 @@ card can state it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bixse.collections import Collection, load
 from bixse.collections.training_data import (
+    TABLE_SUFFIXES,
     GradedPair,
     MultiPositiveGroup,
     qrels_to_graded_pairs,
     read_training_file,
 )
 from bixse.errors import InputError
-from bixse.io import iter_jsonl
+from bixse.io import file_sha256, folder_sha256, iter_jsonl
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ class TrainingLabels:
 
 
 def is_layout_file(path: str | Path) -> bool:
-    """True when the file already holds training rows (``query``, ``document_0``..., ``label``)."""
+    """True when the file already holds training rows (``query``, ``document_0``..., ``label``);
+    such files are JSONL, so a CSV or Parquet file holds labels."""
+    if Path(path).suffix in TABLE_SUFFIXES:
+        return False
     for _, record in iter_jsonl(path):
         return "document_0" in record
     return False
@@ -67,10 +73,21 @@ def load_labels(data: str | Path | None, collection: Collection, split: str = "t
         return TrainingLabels(pairs, f"collection {collection.name}, split {split} (qrels)",
                               {"human": len(pairs)})
     path = Path(data)
-    if not path.is_file():
-        raise InputError("training file not found", path=path, field="data")
+    if not path.exists():
+        raise InputError("training file not found (a hub dataset name is not fetched: save the dataset with "
+                         "save_to_disk and give its folder)", path=path, field="data")
     examples = read_training_file(path, collection)
     return TrainingLabels(examples, f"file {path}", _count_sources(examples))
+
+
+def data_fingerprint(data: str | Path | None, collection: Collection | None, split: str = "train") -> str:
+    """The sha256 of what a run learns from: the bytes of the ``data`` file or, without one, the
+    qrels of ``collection``'s ``split`` (query id, doc id, grade; in a canonical order)."""
+    if data is not None:
+        return folder_sha256(data) if Path(data).is_dir() else file_sha256(data)
+    assert collection is not None
+    judged = {query_id: collection.qrels.get(query_id, {}) for query_id in collection.query_ids(split)}
+    return hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()
 
 
 def _count_sources(examples: list[GradedPair] | list[MultiPositiveGroup]) -> dict[str, int]:

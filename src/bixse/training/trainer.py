@@ -35,8 +35,16 @@ _CHECKPOINT_NAME = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 
 def loss_own_state(loss: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The loss's tensors, without the model it wraps (that is saved as the model)."""
-    return {name: tensor.detach().cpu().clone() for name, tensor in loss.state_dict().items()
+    return {name: tensor.detach().cpu().clone() for name, tensor in checkpointed_loss(loss).state_dict().items()
             if not name.startswith("model.")}
+
+
+def checkpointed_loss(loss: torch.nn.Module) -> torch.nn.Module:
+    """The loss whose tensors ``loss_state.pt`` holds: a ``CachedLoss``'s wrapped loss, so that the
+    keys (``bias``) do not depend on the mini-batch size and a run resumes with or without one."""
+    from bixse.losses.cached import CachedLoss
+
+    return loss.loss if isinstance(loss, CachedLoss) else loss
 
 
 def loss_own_parameters(loss: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -78,4 +86,4 @@ class BixseTrainer(SentenceTransformerTrainer):
         state_file = Path(checkpoint_path) / LOSS_STATE
         if state_file.is_file():
             state = torch.load(state_file, map_location="cpu", weights_only=True)
-            self.loss.load_state_dict(state, strict=False)
+            checkpointed_loss(self.loss).load_state_dict(state, strict=False)
