@@ -169,3 +169,20 @@ def test_a_labels_file_naming_unknown_documents_fails_naming_the_line(tiny_model
         run_experiment(load_experiment(write_experiment(tmp_path, mapping)), tmp_path / "out", **QUIET)
     assert error.value.path == str(qrels) and error.value.line == 3
     assert not (tmp_path / "out" / "cells").exists()
+
+
+def test_a_judge_label_source_is_judged_once_through_the_cache(tiny_model_path, tmp_path):
+    mapping = toy_mapping(tiny_model_path, loss=["bixse", "infonce"], transform=["none"], seed=[0])
+    mapping["labels"] = {"human": {"judge": "dummy", "judge_options": {"calls_file": str(tmp_path / "calls.log")},
+                                   "collection": "cranfield", "split": "train", "candidates": {"top_k": 2}}}
+    mapping["evaluation"]["references"] = []
+    path = write_experiment(tmp_path, mapping)
+    first = run_experiment(load_experiment(path), tmp_path / "out", **QUIET)
+    calls = [line for line in (tmp_path / "calls.log").read_text().splitlines() if line.startswith("call ")]
+    assert len(first.ran) == 2 and len(calls) == 125 * 2  # every mined pair judged once, for both losses
+    assert (tmp_path / "out" / "labels.sqlite").is_file()
+    (tmp_path / "out" / "cells" / first.ran[0] / "result.json").unlink()  # one cell to redo
+    again = run_experiment(load_experiment(path), tmp_path / "out", **QUIET)
+    assert again.ran == [first.ran[0]]
+    calls_after = [line for line in (tmp_path / "calls.log").read_text().splitlines() if line.startswith("call ")]
+    assert len(calls_after) == len(calls)  # labels came from the file and the cache, not the judge

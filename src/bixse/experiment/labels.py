@@ -44,10 +44,13 @@ def source_pairs(source: LabelSource, collection: Collection, cache_path: Path |
         if not pairs:
             raise InputError(f"split '{source.split}' of '{collection.name}' has no judgements", field=f"{key}.split")
         return pairs
+    if source.kind == "judge" and not judge_now:
+        _judge(source)  # checks the kind and options; mining and judging wait for the run
+        return []
     candidates = _mine(source, collection)
     if source.kind == "collection":
         return human_grades_of_pairs(collection, ((c.query_id, c.doc_id) for c in candidates))
-    return _judged(source, candidates, cache_path, judge_now)
+    return _judged(source, candidates, cache_path)
 
 
 def check_split(collection: Collection, split: str, key: str) -> None:
@@ -64,13 +67,17 @@ def _mine(source: LabelSource, collection: Collection) -> list:
                            show_progress=False)
 
 
-def _judged(source: LabelSource, candidates: list, cache_path: Path | None, judge_now: bool) -> list[GradedPair]:
-    from bixse.judging import LabelCache, get_judge, graded_pairs, judge_candidates
+def _judge(source: LabelSource) -> object:
+    from bixse.judging import get_judge
+
+    return get_judge(source.judge or "", **dict(source.judge_options))
+
+
+def _judged(source: LabelSource, candidates: list, cache_path: Path | None) -> list[GradedPair]:
+    from bixse.judging import LabelCache, graded_pairs, judge_candidates
     from bixse.retrieval.progress import progress_bar
 
-    judge = get_judge(source.judge or "", **dict(source.judge_options))
-    if not judge_now:
-        return []
+    judge = _judge(source)
     assert cache_path is not None
     with LabelCache(cache_path) as cache, progress_bar(len(candidates), f"judging ({source.name})",
                                                        unit="pairs") as advance:
