@@ -92,3 +92,13 @@ def test_bad_experiment_files_name_the_key(tiny_model_path, path, value, field, 
         config_from_mapping(mapping, "toy.yaml")
     assert error.value.field == field
     assert error.value.path == "toy.yaml"
+
+
+@pytest.mark.parametrize("name, cells", [("paper-ablations", 153), ("paper-batch", 12)])
+def test_the_shipped_grids_parse(name, cells):
+    from pathlib import Path
+
+    from bixse.experiment import load_experiment
+
+    config = load_experiment(Path(__file__).parents[2] / "experiments" / f"{name}.yaml")
+    assert len(config.cells()) == cells and config.baseline == "infonce"
