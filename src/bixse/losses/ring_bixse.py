@@ -94,17 +94,18 @@ class _Block:
     def tensors(self) -> list[Tensor]:
         return [t for t in (self.documents, self.labels, self.keys, self.gradient) if t is not None]
 
-    def passed_on(self) -> _Block:
-        """This block sent to the next rank; the previous rank's block received in exchange."""
-        return _Block(*_ring_exchange(self.tensors()))
+    def passed_on(self, into: _Block | None = None) -> _Block:
+        """This block sent to the next rank; the previous rank's block received in exchange, into the
+        buffers of ``into`` when given (a block this rank no longer needs: no allocation per hop)."""
+        return _Block(*_ring_exchange(self.tensors(), into.tensors() if into is not None else None))
 
 
-def _ring_exchange(tensors: list[Tensor]) -> list[Tensor]:
+def _ring_exchange(tensors: list[Tensor], buffers: list[Tensor] | None = None) -> list[Tensor]:
     distributed = torch.distributed
     world, rank = distributed.get_world_size(), distributed.get_rank()
     if world == 1:
         return tensors
-    received = [torch.empty_like(tensor) for tensor in tensors]
+    received = buffers if buffers is not None else [torch.empty_like(tensor) for tensor in tensors]
     operations = [distributed.P2POp(distributed.isend, tensor.contiguous(), (rank + 1) % world) for tensor in tensors]
     operations += [distributed.P2POp(distributed.irecv, buffer, (rank - 1) % world) for buffer in received]
     for request in distributed.batch_isend_irecv(operations):
@@ -150,13 +151,15 @@ class _RingBCE(torch.autograd.Function):
         world = torch.distributed.get_world_size()
         own_keys = torch.where(labels != EMPTY_SLOT, keys, torch.full_like(keys, torch.iinfo(torch.int64).min))
         block = _Block(documents.detach(), labels, keys)
+        spare: _Block | None = None  # a received block already passed on: the next hop's receive buffers
         numerator = torch.zeros((), dtype=torch.float32, device=queries.device)
         weight = torch.zeros((), dtype=torch.float32, device=queries.device)
         for hop in range(world):
             terms = _block_terms(loss, queries.detach(), own_keys, bias.detach(), block, is_own=hop == 0)
             numerator, weight = numerator + terms[0], weight + terms[1]
             if hop < world - 1:
-                block = block.passed_on()
+                received = block.passed_on(spare)
+                spare, block = (block if hop > 0 else None), received  # the caller's own tensors are never reused
         torch.distributed.all_reduce(weight)  # the global weight total, as BiXSELoss normalises
         per_rank_total = (weight / world).clamp_min(1e-12)
         ctx.save_for_backward(queries, documents, bias, labels, keys, own_keys, per_rank_total)
@@ -174,6 +177,7 @@ class _RingBCE(torch.autograd.Function):
         bias_grad = torch.zeros_like(bias)
         # Each block's gradient accumulates in float32 on its way round, whatever the embeddings' dtype.
         block = _Block(documents.detach(), labels, keys, torch.zeros_like(documents, dtype=torch.float32))
+        spare: _Block | None = None
         enabled, dtype = ctx.autocast
         for hop in range(world):
             with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=dtype, enabled=enabled):
@@ -189,5 +193,6 @@ class _RingBCE(torch.autograd.Function):
             bias_grad += grads[2]
             del numerator, scaled, grads  # this block's graph goes before the next block's is built
             # After the last block one more hop brings every block, gradient summed, home.
-            block = block.passed_on()
+            received = block.passed_on(spare)
+            spare, block = (block if hop > 0 else None), received
         return query_grad, block.gradient.to(documents.dtype), bias_grad, None, None, None
