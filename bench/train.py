@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,7 @@ def markdown(setup: Setup, probes: dict[str, list[dict[str, Any]]], study: list[
     repeats = len(probes["bixse"])
     lines = [
         f"Machine: {describe_cpu()}, no GPU; torch {torch.__version__}, {THREADS} threads; "
-        f"date 2026-11-26. Model: packaged all-MiniLM-L6-v2; Cranfield train pairs (1,017, human grades); "
+        f"date {datetime.now(timezone.utc):%Y-%m-%d}. Model: packaged all-MiniLM-L6-v2; Cranfield train pairs (1,017, human grades); "
         f"batch {setup.batch_size}, max_seq_length {setup.max_seq_length}, {setup.steps} optimizer steps per run "
         f"(first {WARMUP_STEPS} excluded from timing), fp32, AdamW lr {setup.learning_rate}; median of {repeats} "
         "alternating runs each.",

@@ -8,8 +8,6 @@ and has empty slots (-1), one of them a row's document_0.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -224,32 +222,18 @@ WORLD_SIZE = 2
 DISTRIBUTED_CASES = ("bixse", "infonce")
 
 
-def _rank_main(rank: int, port: int, model_path: str, out_dir: str) -> None:
-    import torch.distributed as dist
-
+def _rank_results(rank: int, world: int, model_path: str) -> dict:
     from bixse.losses.cached import CachedLoss
 
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
-    try:
-        rows = len(DOCUMENTS) // WORLD_SIZE
-        local = slice(rank * rows, (rank + 1) * rows)
-        results = {}
-        for name in DISTRIBUTED_CASES:
-            model = load_model(Path(model_path))
-            loss = CachedLoss(get_loss(name, model, **CASES[name]), MINI_BATCH)
-            results[name] = loss_and_gradients(loss, model, batch_features(model, DOCUMENTS[local]),
-                                               LABELS[local].clone())
-        torch.save(results, Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    rows = len(DOCUMENTS) // world
+    local = slice(rank * rows, (rank + 1) * rows)
+    results = {}
+    for name in DISTRIBUTED_CASES:
+        model = load_model(Path(model_path))
+        loss = CachedLoss(get_loss(name, model, **CASES[name]), MINI_BATCH)
+        results[name] = loss_and_gradients(loss, model, batch_features(model, DOCUMENTS[local]),
+                                           LABELS[local].clone())
+    return results
 
 
 @pytest.mark.distributed
@@ -261,10 +245,9 @@ def test_cached_on_two_ranks_equals_plain_on_one_process(tiny_model_path: Path, 
     gradients; the loss averages the bias's over ranks itself, so each rank's must. The duplicate
     document spans the ranks (rows 0 and 3).
     """
-    import torch.multiprocessing as mp
+    from gloo_ranks import run_on_gloo_ranks
 
-    mp.spawn(_rank_main, args=(free_port(), str(tiny_model_path), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
-    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
+    ranks = run_on_gloo_ranks(_rank_results, WORLD_SIZE, tmp_path, str(tiny_model_path))
     for name in DISTRIBUTED_CASES:
         model = load_model(tiny_model_path)
         expected_value, expected = loss_and_gradients(get_loss(name, model, **CASES[name]), model,

@@ -8,14 +8,11 @@ before it averages). All losses run in one spawn to keep the test fast.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_on_gloo_ranks
 
 from bixse.losses import LOSSES, get_loss
 
@@ -34,23 +31,10 @@ def loss_and_gradients(name: str, query: torch.Tensor, docs: torch.Tensor, label
     return result
 
 
-def _rank_main(rank: int, port: int, names: list[str], batch: tuple[torch.Tensor, ...], out_dir: str) -> None:
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
-    try:
-        rows = batch[0].size(0) // WORLD_SIZE
-        local = [tensor[rank * rows:(rank + 1) * rows] for tensor in batch]
-        results = {name: loss_and_gradients(name, *local) for name in names}
-        torch.save(results, Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _rank_results(rank: int, world: int, names: list[str], batch: tuple[torch.Tensor, ...]) -> dict:
+    rows = batch[0].size(0) // world
+    local = [tensor[rank * rows:(rank + 1) * rows] for tensor in batch]
+    return {name: loss_and_gradients(name, *local) for name in names}
 
 
 @pytest.mark.distributed
@@ -60,8 +44,7 @@ def test_two_ranks_equal_one_process(generic_batch, tmp_path: Path) -> None:
     names = sorted(n for n in LOSSES if not getattr(LOSSES[n], "needs_distributed", False))
     assert {"bixse", "infonce", "mw_auc"} <= set(names)
     # generic_batch holds a duplicate across the two halves: row 3 carries row 0's document_0.
-    mp.spawn(_rank_main, args=(free_port(), names, generic_batch, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
-    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
+    ranks = run_on_gloo_ranks(_rank_results, WORLD_SIZE, tmp_path, names, generic_batch)
     failures = []
     for name in names:
         expected = loss_and_gradients(name, *generic_batch)

@@ -3,14 +3,11 @@ float32): loss, gradients, and the weights of a DDP-wrapped encoder after one op
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_on_gloo_ranks
 
 from bixse.errors import InputError
 from bixse.losses import get_loss
@@ -53,37 +50,23 @@ def _one_step(name: str, inputs: torch.Tensor, labels: torch.Tensor, keys: torch
     return result
 
 
-def _rank_main(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        rows = ROWS // world
-        local = [tensor[rank * rows:(rank + 1) * rows] for tensor in global_batch()]
-        torch.save({name: _one_step(name, *local) for name in ("bixse", "bixse_ring")},
-                   Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _rank_results(rank: int, world: int) -> dict:
+    rows = ROWS // world
+    local = [tensor[rank * rows:(rank + 1) * rows] for tensor in global_batch()]
+    return {name: _one_step(name, *local) for name in ("bixse", "bixse_ring")}
 
 
 @pytest.mark.distributed
 @pytest.mark.slow
 @pytest.mark.parametrize("world", [2, 4])
 def test_ring_equals_all_gather(world: int, tmp_path: Path) -> None:
-    mp.spawn(_rank_main, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True)
-    for rank in range(world):
-        results = torch.load(tmp_path / f"rank{rank}.pt")
+    ranks = run_on_gloo_ranks(_rank_results, world, tmp_path)
+    for rank, results in enumerate(ranks):
         gathered, ring = results["bixse"], results["bixse_ring"]
         for key in ("loss", "query", "docs", "bias_grad", "weight", "bias"):
             assert torch.allclose(ring[key], gathered[key], rtol=1e-5, atol=1e-6), (rank, key)
         assert gathered["loss"] > 0 and gathered["docs"].abs().sum() > 0
-    first, last = (torch.load(tmp_path / f"rank{r}.pt")["bixse_ring"] for r in (0, world - 1))
+    first, last = ranks[0]["bixse_ring"], ranks[-1]["bixse_ring"]
     assert torch.equal(first["weight"], last["weight"]) and torch.equal(first["bias"], last["bias"])
 
 

@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,19 +29,12 @@ from pathlib import Path
 from bixse.collections.label_import import read_qrels_labels
 from bixse.collections.model import Collection
 from bixse.errors import InputError
+from bixse.io import file_sha256
 from bixse.judging.base import Judge, Judgement, Pair, Skipped
 from bixse.judging.identity import text_sha256
 from bixse.judging.prompts import grade_labels
 
 NOT_IN_FILE = "pair not graded in the labels file"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FileJudge(Judge):
