@@ -96,3 +96,21 @@ def test_unsupported_parameters(params, field) -> None:
     with pytest.raises(InputError) as error:
         get_loss("bixse_ring", **params)
     assert error.value.field == field
+
+
+def _unequal_blocks_error(rank: int, world: int) -> str:
+    rows = 3 + rank  # rank 0 holds 3 rows, rank 1 holds 4: a batch the world size does not divide
+    try:
+        get_loss("bixse_ring").compute_loss_from_embeddings(torch.randn(rows, 4), torch.randn(rows, 1, 4),
+                                                            torch.ones(rows, 1))
+    except InputError as error:
+        return f"{error.field}: {error}"
+    return "no error"
+
+
+@pytest.mark.distributed
+def test_ranks_with_unequal_batches_are_a_clear_error_before_any_exchange(tmp_path: Path) -> None:
+    messages = run_on_gloo_ranks(_unequal_blocks_error, 2, tmp_path)
+    for message in messages:
+        assert message.startswith("batch_size: ") and "same number of rows" in message
+        assert "(3, 1)" in message and "(4, 1)" in message
