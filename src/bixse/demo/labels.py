@@ -13,7 +13,7 @@ from bixse.collections.model import Collection
 from bixse.collections.training_data import GradedPair, human_grades_of_pairs, write_training_file
 from bixse.judging import LabelCache, get_judge, graded_pairs, judge_candidates
 from bixse.mining import Candidate, mine_candidates
-from bixse.retrieval.progress import progress_bar
+from bixse.progress import progress_bar
 
 
 def mine_training_candidates(collection: Collection, miner: str, per_query: int,

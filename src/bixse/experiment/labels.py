@@ -75,7 +75,7 @@ def _judge(source: LabelSource) -> object:
 
 def _judged(source: LabelSource, candidates: list, cache_path: Path | None) -> list[GradedPair]:
     from bixse.judging import LabelCache, graded_pairs, judge_candidates
-    from bixse.retrieval.progress import progress_bar
+    from bixse.progress import progress_bar
 
     judge = _judge(source)
     assert cache_path is not None

