@@ -24,3 +24,13 @@ def describe_cpu(cpuinfo: str | None = None, cores: int | None = None) -> str:
     missing = "" if "amx_bf16" in flags else "; no AMX"
     return (f"{name.group(1) if name else platform.processor()} ({', '.join(extensions) or 'no AVX-512'}{missing}), "
             f"{cores or os.cpu_count()} cores")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN runs bf16 matrix products natively on this CPU (AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False

@@ -30,9 +30,9 @@ def counting(model):
     return calls
 
 
-def retriever(model, corpus, cache_dir, **options):
+def retriever(model, corpus, cache_dir, precision="fp32", **options):
     return DenseRetriever(model, corpus, cache=True, cache_dir=cache_dir, batch_size=16, show_progress=False,
-                          **options)
+                          precision=precision, **options)
 
 
 def test_second_call_reuses_the_cache(tiny_model_path, corpus, tmp_path):

@@ -21,7 +21,8 @@ def test_rows_come_back_in_input_order_and_batches_longest_first(tiny_model):
         return original(batch, **kwargs)
 
     tiny_model.encode_document = recording
-    embeddings = encode_texts(tiny_model, TEXTS, kind="document", batch_size=2, show_progress=False)
+    embeddings = encode_texts(tiny_model, TEXTS, kind="document", batch_size=2, precision="fp32",
+                              show_progress=False)
     expected = original(TEXTS, convert_to_numpy=True)
     np.testing.assert_allclose(embeddings, expected, rtol=1e-4, atol=1e-5)
     assert embeddings.dtype == np.float32 and embeddings.shape == (5, 32)
@@ -39,8 +40,11 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_model):
     assert not np.array_equal(fp32, bf16)  # autocast really ran in bf16
 
 
-def test_precision_resolution():
-    assert resolve_precision("auto", "cpu") == "fp32"
+def test_precision_resolution(monkeypatch):
+    monkeypatch.setattr("bixse.retrieval.encoding.cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16"  # what auto means for training too
+    monkeypatch.setattr("bixse.retrieval.encoding.cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32"  # autocast would emulate bf16: slower than fp32
     assert resolve_precision("auto", torch.device("cuda", 0)) == "fp16"
     assert resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(InputError, match="fp16 is for GPUs"):

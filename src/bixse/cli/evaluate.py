@@ -21,7 +21,7 @@ FaissOption = Annotated[Optional[str], typer.Option(
     "--faiss", help="Search with a FAISS index: [bold]flat[/bold] (exact) or [bold]hnsw[/bold] (approximate). "
                     "Default: exact chunked matrix product.")]
 PrecisionOption = Annotated[str, typer.Option(
-    "--precision", help="Encoding precision: auto (fp16 on GPU, fp32 on CPU), fp32, bf16 (autocast: 1.2-2x "
+    "--precision", help="Encoding precision: auto (fp16 on GPU; on a CPU bf16 where native, else fp32), fp32, bf16 (autocast: 1.2-2x "
                         "faster on CPUs with AVX512-BF16/AMX, nDCG@10 within ~0.002 of fp32), fp16 (GPU).")]
 BatchOption = Annotated[int, typer.Option("--batch-size", help="Texts per encoder forward pass.")]
 CacheDirOption = Annotated[Optional[Path], typer.Option(

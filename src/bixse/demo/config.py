@@ -71,9 +71,9 @@ class DemoConfig:
 
 def resolve_eval_precision(precision: str) -> str:
     """The encoding precision ``precision`` means here (``auto`` prefers native bf16 on a CPU)."""
-    from bixse.training.precision import resolve_encoding_precision
+    from bixse.retrieval import resolve_precision
 
-    return resolve_encoding_precision(precision)
+    return resolve_precision(precision)
 
 
 PRESETS: dict[str, DemoConfig] = {

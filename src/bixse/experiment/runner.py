@@ -244,7 +244,7 @@ def evaluate_targets(model: Any, name: str, targets: Sequence[EvalTarget], folde
                      config: ExperimentConfig, collections: Collections, log: Log) -> dict[str, Any]:
     """Score ``model`` on each target; each target's scores are written as it finishes (resumable)."""
     from bixse.evaluation import evaluate_model
-    from bixse.training.precision import resolve_encoding_precision
+    from bixse.retrieval import resolve_precision
 
     evaluation = config.evaluation
     settings = evaluation_settings(evaluation)
@@ -258,7 +258,7 @@ def evaluate_targets(model: Any, name: str, targets: Sequence[EvalTarget], folde
                 continue
         collection = collections.get(target.collection, "evaluation.collections")
         started = time.perf_counter()
-        dense = {} if model == "bm25" else {"precision": resolve_encoding_precision(evaluation.precision), "batch_size": evaluation.batch_size,
+        dense = {} if model == "bm25" else {"precision": resolve_precision(evaluation.precision), "batch_size": evaluation.batch_size,
                                             "cache": True, "cache_dir": cache_dir}
         result = evaluate_model(model, collection, target.split, measures=evaluation.measures,
                                 relevance_threshold=evaluation.relevance_threshold, name=name,

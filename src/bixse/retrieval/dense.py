@@ -57,7 +57,7 @@ class DenseRetriever(Retriever):
             a model given by name, off for a model object (a model being trained changes
             between calls; caching each state would only fill the disk).
         cache_dir: where; default ``$BIXSE_CACHE`` or ``~/.cache/bixse``.
-        precision: ``auto`` (fp16 on CUDA, else fp32), ``fp32``, ``bf16`` or ``fp16``.
+        precision: ``auto`` (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), ``fp32``, ``bf16`` or ``fp16``.
         batch_size: texts per forward pass.
         device: where to load a named model (default: sentence-transformers' choice).
         label: the name shown in tables (default: the model name, or a folder's name).

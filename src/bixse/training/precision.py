@@ -17,15 +17,8 @@ from typing import Any
 
 import torch
 
+from bixse.environment import cpu_has_native_bf16
 from bixse.errors import InputError
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when oneDNN runs bf16 matrix products natively on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN
-        return False
 
 
 def resolve_training_precision(precision: str, cuda: bool | None = None) -> str:
@@ -40,15 +33,6 @@ def resolve_training_precision(precision: str, cuda: bool | None = None) -> str:
     if precision not in ("fp32", "bf16", "fp16"):
         raise InputError(f"unknown precision '{precision}' (expected auto, fp32, bf16 or fp16)", field="precision")
     return precision
-
-
-def resolve_encoding_precision(precision: str) -> str:
-    """What ``auto`` means for encoding a corpus with a model at evaluation: fp16 on a GPU; on a
-    CPU bf16 where it is native (1.9x faster than fp32 on an AVX512-BF16 CPU, nDCG@10 within
-    0.002: bench/README.md), else fp32. Other values are returned unchanged."""
-    if precision != "auto" or torch.cuda.is_available():
-        return precision
-    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def precision_arguments(precision: str, cuda: bool | None = None) -> dict[str, Any]:
