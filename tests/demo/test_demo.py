@@ -103,3 +103,27 @@ def test_every_preset_builds_each_of_its_losses(scale, tmp_path):
             assert (built.similarity, built.scale) == ("cosine", 20.0)  # InfoNCE's scale (the recipe)
         if loss == "bixse":
             assert built.bias.item() == -15.0
+
+
+@pytest.mark.parametrize("options, baseline", [(["--losses", "bixse"], "bixse"),
+                                               (["--losses", "bixse,lsepair"], "bixse"),
+                                               (["--losses", "bixse,infonce"], "infonce"),
+                                               (["--losses", "bixse,lsepair", "--baseline", "lsepair"], "lsepair"),
+                                               ([], "infonce")])
+def test_demo_cli_tests_against_a_trained_loss(options, baseline, monkeypatch, tmp_path):
+    """`bixse demo --losses bixse` used to fail on the preset's infonce baseline, which no option set."""
+    from typer.testing import CliRunner
+
+    import bixse.demo
+    from bixse.cli import app
+
+    seen = {}
+
+    def fake_run_demo(config, log):
+        seen["config"] = config
+        raise InputError("stop here")
+
+    monkeypatch.setattr(bixse.demo, "run_demo", fake_run_demo)
+    monkeypatch.setattr("bixse.cli.demo.run_demo", fake_run_demo)
+    CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "out"), *options])
+    assert seen["config"].baseline_loss == baseline

@@ -133,3 +133,19 @@ def test_two_cached_processes_train_like_one_plain_process(tmp_path: Path, tiny_
     assert_same_weights(ddp, single)
     assert trained_bias(ddp) == pytest.approx(trained_bias(single), abs=1e-5)
     assert losses(ddp) == pytest.approx(losses(single), abs=1e-5)
+
+
+def test_one_step_with_warmup_trains(tmp_path: Path, common: dict) -> None:
+    """``--max-steps 1`` with the default warmup ratio changes the weights: no step at learning rate 0."""
+    from bixse.training.pipeline import warmup_steps
+
+    settings = {**common, "max_steps": 1, "warmup_ratio": 0.1}
+    assert warmup_steps(TrainConfig(**settings)) == 0
+    assert warmup_steps(TrainConfig(**{**settings, "max_steps": 100})) == 10
+    assert warmup_steps(TrainConfig(**{**settings, "max_steps": None, "epochs": 1})) == 0.1
+    folder = train(TrainConfig(output_dir=str(tmp_path / "one"), **settings))
+    base = load_file(Path(common["model"]) / "model.safetensors")
+    trained = load_file(folder / "model.safetensors")
+    assert any(not torch.equal(trained[name], base[name]) for name in base)
+    records = [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines()]
+    assert [r["learning_rate"] for r in records if "learning_rate" in r][0] > 0

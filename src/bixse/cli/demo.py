@@ -27,6 +27,8 @@ def demo(
     scale: Annotated[str, typer.Option(help="Preset: [bold]cpu[/bold] (~8 min on 2 cores) or [bold]gpu[/bold] "
                                        "(more losses, steps and batch).")] = "cpu",
     losses: Annotated[Optional[str], typer.Option(help="Comma-separated losses to train, e.g. bixse,infonce,lsepair,jointlh.")] = None,
+    baseline: Annotated[Optional[str], typer.Option(help="The loss every other is tested against (default "
+                                                    "infonce; the first of --losses when they leave it out).")] = None,
     labels: Annotated[Optional[str], typer.Option(help="Label sets: human, judge or human,judge.")] = None,
     base_model: Annotated[Optional[str], typer.Option(help="Base encoder (default: the packaged all-MiniLM-L6-v2).")] = None,
     judge: Annotated[Optional[str], typer.Option(help="Judge kind for the second label set: bi-encoder, "
@@ -59,8 +61,11 @@ def demo(
     """
     if scale not in PRESETS:
         raise InputError(f"unknown scale {scale!r}; choose one of {', '.join(PRESETS)}", field="scale")
+    chosen_losses = _split_list(losses)
+    if baseline is None and chosen_losses and PRESETS[scale].baseline_loss not in chosen_losses:
+        baseline = chosen_losses[0]
     config = PRESETS[scale].with_overrides(
-        output_dir=output, losses=_split_list(losses), label_sources=_split_list(labels), base_model=base_model,
+        output_dir=output, losses=chosen_losses, baseline_loss=baseline, label_sources=_split_list(labels), base_model=base_model,
         judge=judge, max_steps=max_steps, batch_size=batch_size, max_train_queries=max_train_queries,
         precision=precision, seed=seed)
     if judge_model is not None or judge is not None:

@@ -264,6 +264,17 @@ def train(config: TrainConfig, dataset: Any = None, callbacks: list[Any] | None 
     return run(prepared, callbacks)
 
 
+def warmup_steps(config: TrainConfig) -> float | int:
+    """The trainer's ``warmup_steps``: with ``max_steps`` a whole number, ``floor(ratio * steps)``,
+    else the ratio itself (transformers takes a float below 1 as a ratio and rounds it *up*).
+
+    Why not the ratio every time: warmup starts at learning rate 0 (a run's first warmup step
+    trains nothing), so rounding up gave ``--max-steps 1`` one warmup step (ceil(0.1) = 1) and a
+    run that changed no weight. Rounding down gives so short a run no warmup at all; where the
+    product is whole (100 steps at 0.1: 10) both roundings agree."""
+    return int(config.warmup_ratio * config.max_steps) if config.max_steps else config.warmup_ratio
+
+
 def _training_arguments(prepared: PreparedRun, world: int) -> Any:
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -281,7 +292,7 @@ def _training_arguments(prepared: PreparedRun, world: int) -> Any:
         output_dir=str(prepared.output / CHECKPOINTS),
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        warmup_steps=warmup_steps(config),
         weight_decay=config.weight_decay,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
