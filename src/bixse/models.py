@@ -8,6 +8,8 @@ Remote code never runs unless the caller opts in through the ``trust_remote_code
 
 from __future__ import annotations
 
+import difflib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _PACKAGED_ALIASES = {"default", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+# Names a user means when a bare word is mistyped ("bm26", "all-MiniLM-L6-v3").
+KNOWN_NAMES = ("bm25", "default", "all-MiniLM-L6-v2", "all-mpnet-base-v2")
 
 
 def packaged_minilm_path() -> Path | None:
@@ -41,8 +45,10 @@ def resolve_model_name(name: str | Path | None) -> str:
 def check_model_name(name: str | Path | None) -> str:
     """Resolve ``name`` and fail early (before any compute) if it can't be a model.
 
-    A path-like name (``./x``, ``/x``, ``~/x``) must be a folder with a model in it; a bare
-    ``org/name`` is left to the hub loader.
+    A path-like name (``./x``, ``/x``, ``~/x``) must be a folder with a model in it. A bare name
+    is a hub id: with the hub offline (``HF_HUB_OFFLINE``) it must be in the local Hugging Face
+    cache, so a typo is one line here rather than a loader's stack trace; online it is left to
+    the loader (``load_sentence_transformer`` turns its failure into the same kind of error).
     """
     resolved = resolve_model_name(name)
     looks_local = resolved.startswith((".", "/", "~")) or Path(resolved).expanduser().exists()
@@ -52,7 +58,30 @@ def check_model_name(name: str | Path | None) -> str:
             raise InputError("model folder does not exist", path=folder, field="model")
         if not any((folder / marker).exists() for marker in ("modules.json", "config.json")):
             raise InputError("not a model folder: no modules.json or config.json", path=folder, field="model")
+    elif hub_offline() and not in_hub_cache(resolved):
+        raise InputError(f"no model {resolved!r}: not a folder here and not in the Hugging Face cache, and the hub "
+                         f"is offline (HF_HUB_OFFLINE){_did_you_mean(resolved)}", field="model")
     return resolved
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a model config for ``repo_id``."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return any(isinstance(try_to_load_from_cache(repo_id, marker), str) for marker in ("modules.json", "config.json"))
+    except HFValidationError:
+        return False
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, KNOWN_NAMES, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def load_sentence_transformer(
@@ -66,4 +95,9 @@ def load_sentence_transformer(
     from sentence_transformers import SentenceTransformer
 
     resolved = check_model_name(name)
-    return SentenceTransformer(resolved, device=device, trust_remote_code=trust_remote_code, **kwargs)
+    try:
+        return SentenceTransformer(resolved, device=device, trust_remote_code=trust_remote_code, **kwargs)
+    except OSError as error:  # the hub unreachable or no such repository: the loader's first line says which
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"could not load model {resolved!r}: {reason}{_did_you_mean(resolved)}",
+                         field="model") from None

@@ -71,8 +71,8 @@ def run_command(
 
     from bixse.experiment import load_experiment, parse_shard, run_experiment
 
+    share = parse_shard(shard) if shard else (1, 1)  # the cheaper check first: a typo costs nothing
     experiment = load_experiment(config)
-    share = parse_shard(shard) if shard else (1, 1)
     folder = output or Path("runs") / experiment.name
     if dry_run:
         _print_plan(experiment, share, folder)

@@ -170,6 +170,8 @@ def judge_command(
     for path, name in ((output, "output"), (agreement, "agreement")):
         if path is not None:
             check_output_file(path, field=name)
+    if batch_size is not None and batch_size < 1:  # before the cache (and its folder) is created
+        raise InputError(f"batch size must be positive, got {batch_size}", field="batch_size")
     share = parse_shard(shard) if shard else None
     default_cache = f"labels.shard{share[0]}of{share[1]}.sqlite" if share else "labels.sqlite"
     cache = cache or bixse_cache_dir() / default_cache

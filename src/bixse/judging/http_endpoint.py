@@ -232,7 +232,9 @@ class HTTPJudge(Judge):
                                attempt + 1, self.max_retries, delay)
                 if stop.wait(delay):
                     raise _Stopped
-        raise JudgeError(f"endpoint {self.base_url} failed {self.max_retries + 1} times (last: {last_problem})")
+        attempts = self.max_retries + 1
+        raise JudgeError(f"endpoint {self.base_url} failed {attempts} time{'s' if attempts > 1 else ''} "
+                         f"(last: {last_problem})")
 
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement | Skipped]:
         results: list[Judgement | Skipped | None] = [None] * len(pairs)
