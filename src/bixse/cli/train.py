@@ -35,8 +35,8 @@ def train_command(
     data: Annotated[Optional[Path], _option(
         "--data", "-d", help="Training data: a JSONL file of graded pairs {query|query_id, document|doc_id, "
         "score} or multi-positive groups {query, positives, negatives}; a .csv or .parquet file with the "
-        "graded-pairs columns; or a folder holding a Hugging Face dataset saved with save_to_disk (a hub dataset "
-        "name is not fetched: offline, save it first). Default: the human grades (qrels) of "
+        "graded-pairs columns; a folder holding a Hugging Face dataset saved with save_to_disk; or a hub dataset "
+        "id org/name[:split] (split train by default; needs a network or the datasets cache). Default: the human grades (qrels) of "
         "--collection/--split.")] = None,
     collection: Annotated[Optional[str], _option(
         "--collection", "-c", field="collection", help="Collection whose qrels train (without --data), which "

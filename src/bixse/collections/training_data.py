@@ -13,14 +13,17 @@ Multi-positive groups, one query a line, for the objectives of arXiv 2602.12727:
 Ids (``query_id``, ``doc_id``) are resolved against a collection; texts may be given instead.
 
 The same records may come as the rows of a CSV file (``.csv``, a header naming the columns), a
-Parquet file (``.parquet``) or a folder holding a ``datasets.Dataset`` saved with
-``save_to_disk``; they are validated row by row as the JSONL lines are, an error naming the
-row as the line (CSV: the line in the file; Parquet and datasets: the 1-based row number).
+Parquet file (``.parquet``), a folder holding a ``datasets.Dataset`` saved with
+``save_to_disk``, or a Hugging Face hub dataset named ``org/name`` or ``org/name:split`` (default
+split ``train``; loaded with ``datasets.load_dataset``, so it needs a network or the datasets
+cache); they are validated row by row as the JSONL lines are, an error naming the row as the
+line (CSV: the line in the file; Parquet and datasets: the 1-based row number).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,19 @@ from bixse.errors import InputError
 from bixse.io import iter_jsonl, open_text, write_jsonl
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+FILE_SUFFIXES = (".jsonl", ".json", ".txt", *TABLE_SUFFIXES)
+_HUB_DATASET = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*/[\w.-]+)(?::(?P<split>[\w.\[\]:%-]+))?$")
+
+
+def hub_dataset_id(data: str | Path) -> tuple[str, str] | None:
+    """``(repo id, split)`` when ``data`` names a hub dataset (``org/name[:split]``) rather than a
+    local file or folder: nothing at that path and no file suffix (``data/pairs.jsonl`` stays a
+    missing file, not a dataset)."""
+    text = str(data)
+    if Path(text).exists() or Path(text.split(":")[0]).suffix in FILE_SUFFIXES:
+        return None
+    match = _HUB_DATASET.match(text)
+    return (match["name"], match["split"] or "train") if match else None
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,9 @@ class _TextResolver:
 def iter_training_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line or row number, record)`` for each record of a JSONL, CSV or Parquet file or a saved
     ``datasets.Dataset`` folder (see the module docstring); empty CSV cells and nulls are absent."""
+    if (hub := hub_dataset_id(path)) is not None:
+        yield from _records_of(load_hub_dataset(*hub), str(path))
+        return
     path = Path(path)
     if path.is_dir():
         yield from _dataset_records(path)
@@ -175,6 +194,23 @@ def _dataset_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if isinstance(dataset, datasets.DatasetDict):
         raise InputError(f"holds a DatasetDict with splits {', '.join(dataset)}: give the folder of one split "
                          f"(e.g. {path / next(iter(dataset))})", path=path)
+    yield from _records_of(dataset, path)
+
+
+def load_hub_dataset(name: str, split: str) -> Any:
+    """``datasets.load_dataset(name, split=split)``; its failure (no such dataset or split, no
+    network) as one ``InputError`` naming the dataset."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, split=split)
+    except Exception as error:  # datasets raises a dozen kinds (hub, network, split, builder)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"cannot load the hub dataset {name!r} (split {split!r}): {reason}",
+                         path=f"{name}:{split}", field="data") from None
+
+
+def _records_of(dataset: Any, path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for row_number, record in enumerate(dataset, start=1):
         yield row_number, {key: value for key, value in record.items() if value is not None}
 

@@ -17,6 +17,8 @@ from bixse.collections.training_data import (
     TABLE_SUFFIXES,
     GradedPair,
     MultiPositiveGroup,
+    hub_dataset_id,
+    load_hub_dataset,
     qrels_to_graded_pairs,
     read_training_file,
 )
@@ -72,10 +74,13 @@ def load_labels(data: str | Path | None, collection: Collection, split: str = "t
             raise InputError(f"split '{split}' of collection '{collection.name}' has no judgements", field="split")
         return TrainingLabels(pairs, f"collection {collection.name}, split {split} (qrels)",
                               {"human": len(pairs)})
+    if (hub := hub_dataset_id(data)) is not None:
+        examples = read_training_file(data, collection)
+        return TrainingLabels(examples, f"hub dataset {hub[0]} (split {hub[1]})", _count_sources(examples))
     path = Path(data)
     if not path.exists():
-        raise InputError("training file not found (a hub dataset name is not fetched: save the dataset with "
-                         "save_to_disk and give its folder)", path=path, field="data")
+        raise InputError("training file not found (nor a hub dataset id: org/name or org/name:split)",
+                         path=path, field="data")
     examples = read_training_file(path, collection)
     return TrainingLabels(examples, f"file {path}", _count_sources(examples))
 
@@ -83,6 +88,8 @@ def load_labels(data: str | Path | None, collection: Collection, split: str = "t
 def data_fingerprint(data: str | Path | None, collection: Collection | None, split: str = "train") -> str:
     """The sha256 of what a run learns from: the bytes of the ``data`` file or, without one, the
     qrels of ``collection``'s ``split`` (query id, doc id, grade; in a canonical order)."""
+    if data is not None and (hub := hub_dataset_id(data)) is not None:
+        return load_hub_dataset(*hub)._fingerprint  # datasets' own hash of the loaded data and its origin
     if data is not None:
         return folder_sha256(data) if Path(data).is_dir() else file_sha256(data)
     assert collection is not None
