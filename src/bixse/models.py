@@ -84,6 +84,24 @@ def _did_you_mean(name: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def check_device(device: str | None) -> str | None:
+    """``device`` if this machine has it: ``cpu``, ``cuda`` / ``cuda:N`` or ``mps``; None is the
+    loader's choice (CUDA where there is one)."""
+    import torch
+
+    if device is None:
+        return None
+    kind, _, index = device.partition(":")
+    known = {"cpu": lambda: True, "cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if kind not in known or (index and not index.isdigit()):
+        raise InputError(f"unknown device {device!r} (expected cpu, cuda, cuda:N or mps)", field="device")
+    if not known[kind]():
+        raise InputError(f"no {kind} device on this machine: use cpu, or leave --device unset", field="device")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise InputError(f"no {device}: this machine has {torch.cuda.device_count()} CUDA device(s)", field="device")
+    return device
+
+
 def load_sentence_transformer(
     name: str | Path | None = None,
     *,

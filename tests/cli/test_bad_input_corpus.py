@@ -97,6 +97,8 @@ CASES: dict[str, Case] = {
     "mine-top-k-type": Case(lambda d, m: ["mine", "--top-k", "many", "-o", d / "out"], ("--top-k", "valid integer")),
     "mine-output-folder": Case(lambda d, m: ["mine", "-o", d / "dir"], ("dir", "field 'output'", "is a directory"),
                                absent=("dir/candidates.jsonl",), files={"dir/keep": ""}),
+    "mine-device": Case(lambda d, m: ["mine", "--retriever", m, "--device", "cuda", "-o", d / "out"],
+                        ("field 'device'", "no cuda device")),
     # --- search ------------------------------------------------------------------------------------
     "search-model": Case(lambda d, m: ["search", "-m", d / "no-model", "heat"], ("no-model", "field 'model'"),
                          absent=()),
@@ -104,6 +106,8 @@ CASES: dict[str, Case] = {
     "search-faiss": Case(lambda d, m: ["search", "-m", m, "--faiss", "ivf", "heat"], ("faiss", "ivf"), absent=()),
     "search-precision": Case(lambda d, m: ["search", "-m", m, "--precision", "fp64", "heat"], ("precision", "fp64"),
                              absent=()),
+    "search-device": Case(lambda d, m: ["search", "-m", m, "--device", "gpu0", "heat"], ("device", "'gpu0'"),
+                          absent=()),
     # --- judge -------------------------------------------------------------------------------------
     "judge-no-candidates": Case(lambda d, m: ["judge", "--judge", "dummy", "-o", d / "out"], ("--candidates",)),
     "judge-missing-file": Case(lambda d, m: ["judge", "-i", d / "none.jsonl", "--judge", "dummy", "-o", d / "out"],
@@ -210,6 +214,8 @@ CASES: dict[str, Case] = {
     "eval-split": Case(lambda d, m: ["eval", "-m", "bm25", "--split", "tset", "-o", d / "out"], ("tset", "split")),
     "eval-collection": Case(lambda d, m: ["eval", "-m", "bm25", "-c", d / "nope", "-o", d / "out"], ("nope",)),
     "eval-top-k": Case(lambda d, m: ["eval", "-m", "bm25", "--top-k", "0", "-o", d / "out"], ("top_k",)),
+    "eval-device": Case(lambda d, m: ["eval", "-m", "bm25", "-m", m, "--device", "cuda:0", "-o", d / "out"],
+                        ("field 'device'", "no cuda device")),
     # --- experiment --------------------------------------------------------------------------------
     "experiment-config-missing": Case(lambda d, m: ["experiment", "run", d / "none.yaml", "-o", d / "out"],
                                       ("none.yaml",)),
@@ -260,3 +266,21 @@ def test_bad_input(name: str, tmp_path: Path, tiny_model_path: Path, monkeypatch
     assert matching, f"no stderr line holds all of {case.words}:\n{stderr[-3000:]}"
     for relative in case.absent:
         assert not (tmp_path / relative).exists(), f"{relative} was left behind"
+
+
+def test_device_reaches_the_dense_retriever(tmp_path: Path, tiny_model_path: Path, monkeypatch, capsys) -> None:
+    """The good path of --device: ``bixse search -m MODEL --device cpu`` loads the model there."""
+    import bixse.models
+
+    seen = []
+    real = bixse.models.load_sentence_transformer
+
+    def recording(name, **kwargs):
+        seen.append(kwargs.get("device"))
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(bixse.models, "load_sentence_transformer", recording)
+    code, stderr = run_main(["search", "-m", tiny_model_path, "--device", "cpu", "--no-cache", "heat"],
+                            monkeypatch, capsys)
+    assert code == 0, stderr
+    assert seen == ["cpu"]

@@ -28,14 +28,19 @@ CacheDirOption = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Corpus-embedding cache folder (default: $BIXSE_CACHE or ~/.cache/bixse).")]
 
 
+DeviceOption = Annotated[Optional[str], typer.Option(
+    "--device", help="Where the dense models encode: cpu, cuda, cuda:N or mps. Default: cuda where there is one.")]
+
+
 def _retriever_options(faiss: str | None, precision: str, batch_size: int, cache_dir: Path | None,
-                       no_cache: bool) -> dict:
+                       no_cache: bool, device: str | None = None) -> dict:
+    from bixse.models import check_device
     from bixse.retrieval.faiss_index import INDEX_KINDS
 
     if faiss is not None and faiss not in INDEX_KINDS:
         raise InputError(f"unknown FAISS index '{faiss}' (expected one of {', '.join(INDEX_KINDS)})", field="faiss")
     return {"search": faiss or "exact", "precision": precision, "batch_size": batch_size,
-            "cache_dir": cache_dir, "cache": False if no_cache else None}
+            "cache_dir": cache_dir, "cache": False if no_cache else None, "device": check_device(device)}
 
 
 @app.command("eval")
@@ -68,6 +73,7 @@ def eval_command(
     batch_size: BatchOption = 32,
     cache_dir: CacheDirOption = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write cached embeddings.")] = False,
+    device: DeviceOption = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap and randomisation-test resamples.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the resampling.")] = 0,
 ) -> None:
@@ -103,7 +109,7 @@ def eval_command(
         comparison = evaluate_run_files(run, qrels_source, **scoring)
     elif model:
         comparison = evaluate_models(model, collection, split, top_k=top_k, **scoring,
-                                     **_retriever_options(faiss, precision, batch_size, cache_dir, no_cache))
+                                     **_retriever_options(faiss, precision, batch_size, cache_dir, no_cache, device))
         title = f"{collection} / {split}"
     else:
         raise InputError("nothing to evaluate: give --model (e.g. -m bm25 -m default) or --run", field="model")
@@ -126,6 +132,7 @@ def search_command(
     batch_size: BatchOption = 32,
     cache_dir: CacheDirOption = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write cached embeddings.")] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Search a collection with one query and print the top hits with scores and titles.
 
@@ -140,7 +147,7 @@ def search_command(
 
     loaded = load(collection)
     options = {} if model.lower() == "bm25" else _retriever_options(
-        faiss, precision, batch_size, cache_dir, no_cache)
+        faiss, precision, batch_size, cache_dir, no_cache, device)
     hits = get_retriever(model, loaded.corpus, **options).search_text(query, top_k)
     table = Table(title=escape(f"{model} on {loaded.name}: {query}"))
     for column, justify in (("rank", "right"), ("score", "right"), ("doc id", "left"), ("title / text", "left")):

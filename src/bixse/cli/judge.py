@@ -39,6 +39,8 @@ def mine(
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Candidates per query.")] = 20,
     with_texts: Annotated[bool, typer.Option("--with-texts", help="Also write query and document texts, so "
                                              "`bixse judge` needs no --collection.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="A dense retriever's device: cpu, cuda, cuda:N or mps "
+                                                  "(default: cuda where there is one).")] = None,
 ) -> None:
     """Retrieve the top-k documents of every query of a split: the pairs to judge.
 
@@ -46,7 +48,10 @@ def mine(
 
         bixse mine --collection cranfield --split train --retriever bm25 --top-k 20 --output candidates.jsonl
     """
-    candidates = mine_to_file(load(collection), output, split, retriever, top_k, with_texts)
+    from bixse.models import check_device
+
+    dense = {} if retriever.lower() == "bm25" else {"device": check_device(device)}
+    candidates = mine_to_file(load(collection), output, split, retriever, top_k, with_texts, **dense)
     queries = len({c.query_id for c in candidates})
     console.print(f"wrote {len(candidates):,} candidates for {queries:,} queries ({retriever}, top {top_k}): {output}")
 
