@@ -2,8 +2,13 @@
 (the peer run, same process, same pairs, 2 torch threads).
 
 1. LLM judge, offline SmolLM2-135M-Instruct (GGUF dequantised to fp32), 0-3 grade prompt,
-   256-token document budget: ``judge.judge(batch of 8)`` vs ``judge.judge([pair])`` per pair;
-   then bf16 CPU autocast vs fp32 on the same batches (speed, and what it does to the scores).
+   256-token document budget: ``judge.judge([pair])`` per pair (the peer), batches of 8 with
+   every prompt encoded whole (``share_prefix=False``, the path before prefix sharing), batches
+   with each query's instructions + query encoded once (the default), and bf16 autocast. Next to
+   them the FLOP bound: the forward-pass FLOPs of one judgement counted by
+   ``torch.utils.flop_counter.FlopCounterMode`` (unshared: the whole prompt; shared: the
+   suffix plus the prefix's FLOPs over the candidates that share it), against this CPU's
+   measured fp32 matmul rate (best of 5 square 2048 products at the same threads).
 2. Bi-encoder teacher, packaged all-MiniLM-L6-v2 (cosine): one ``judge.judge(all pairs)``
    vs one call per pair; each run starts with an empty embedding memo.
 
@@ -11,7 +16,7 @@ Pairs: BM25 top-k candidates of Cranfield train queries (``bixse.mining.mine_can
 No label cache is involved: these are raw judge speeds. The runs being compared take turns
 chunk by chunk (``Clock.interleave``), so other jobs on the 2 cores slow them alike.
 
-Run: ``.venv/bin/python bench/judge.py [--write] [--llm-pairs 16] [--teacher-pairs 200]``
+Run: ``.venv/bin/python bench/judge.py [--write] [--llm-pairs 40] [--llm-per-query 20] [--teacher-pairs 200]``
 (``--write`` puts the results into bench/README.md between the judge markers).
 """
 
@@ -30,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from readme_section import write_readme_section
 from scipy.stats import kendalltau
 
@@ -87,38 +93,97 @@ def chunked(pairs: Sequence[Pair], size: int) -> list[Sequence[Pair]]:
     return [pairs[start:start + size] for start in range(0, len(pairs), size)]
 
 
+def matmul_flops_per_second(size: int = 2048, repeats: int = 5) -> float:
+    """This CPU's fp32 matrix-product rate at the benchmark's threads: the FLOP bound's denominator."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best
+
+
+def _timed(function: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def forward_flops(function: Callable[[], Any]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        function()
+    return counter.get_total_flops()
+
+
+def judgement_flops(judge: LLMJudge, pairs: Sequence[Pair]) -> tuple[float, float]:
+    """Mean forward FLOPs per judgement over ``pairs``: (whole prompt, shared prefix + suffix)."""
+    whole = [forward_flops(lambda: judge.next_token_logprobs([judge.render(*pair)])) for pair in pairs]  # noqa: B023
+    by_query: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        by_query.setdefault(pair[0], []).append(pair)
+    shared = 0.0
+    for query, group in by_query.items():
+        prefix = judge.query_prefix(query)
+        with torch.inference_mode():
+            shared += forward_flops(lambda: judge._model(input_ids=torch.tensor([prefix])))  # noqa: B023
+            judge._prefix_cache.get(judge._model, prefix, judge.device)  # cached: the rows below run suffixes only
+        shared += sum(forward_flops(lambda: judge.shared_prefix_logprobs(  # noqa: B023
+            prefix, [judge.token_ids(judge.render(*pair))[len(prefix):]])) for pair in group)  # noqa: B023
+    return statistics.mean(whole), shared / len(pairs)
+
+
 def bench_llm(pairs: Sequence[Pair]) -> list[str]:
     start = time.perf_counter()
-    fp32 = LLMJudge()
-    fp32.judge(pairs[:1])  # loads the model (and warms up)
+    shared = LLMJudge()
+    shared.judge(pairs[:1])  # loads the model (and warms up)
     load_s = time.perf_counter() - start
-    bf16 = LLMJudge(precision="bf16")
-    bf16._model, bf16._tokenizer = fp32._model, fp32._tokenizer  # same weights, no second load
-    bf16._setup_labels()
-    bf16.judge(pairs[:1])
+
+    def sibling(**options: Any) -> LLMJudge:
+        judge = LLMJudge(**options)
+        judge._model, judge._tokenizer = shared._model, shared._tokenizer  # same weights, no second load
+        judge._setup_labels()
+        judge.judge(pairs[:1])
+        return judge
+
+    whole, bf16 = sibling(share_prefix=False), sibling(precision="bf16")
     clock = Clock()
     clock.interleave(chunked(pairs, LLM_BATCH), {
-        "single": lambda chunk: one_at_a_time(fp32, chunk),
-        "batch": lambda chunk: scores(fp32.judge(chunk)),
+        "single": lambda chunk: one_at_a_time(whole, chunk),
+        "batch": lambda chunk: scores(whole.judge(chunk)),
+        "shared": lambda chunk: scores(shared.judge(chunk)),
         "bf16": lambda chunk: scores(bf16.judge(chunk)),
     })
     n = len(pairs)
+    rate = matmul_flops_per_second()
+    flops_whole, flops_shared = judgement_flops(whole, pairs)
+    bound_whole, bound_shared = rate / flops_whole, rate / flops_shared
     padding_diff = max(abs(a - b) for a, b in zip(clock.scores["batch"], clock.scores["single"]))
-    bf16_diffs = [abs(a - b) for a, b in zip(clock.scores["batch"], clock.scores["bf16"])]
-    tau = kendalltau(clock.scores["batch"], clock.scores["bf16"])[0]
+    shared_diff = max(abs(a - b) for a, b in zip(clock.scores["batch"], clock.scores["shared"]))
+    bf16_diffs = [abs(a - b) for a, b in zip(clock.scores["shared"], clock.scores["bf16"])]
+    tau = kendalltau(clock.scores["shared"], clock.scores["bf16"])[0]
+    per_query = n / len({query for query, _ in pairs})
+    speed = {name: n / clock.wall[name] for name in clock.wall}
     return [
         f"LLM judge, SmolLM2-135M-Instruct (offline default, GGUF -> fp32), 0-3 grades, 256-token "
-        f"document budget, {n} pairs (model load {load_s:.1f} s):",
+        f"document budget, {n} pairs, {per_query:.0f} candidates per query (model load {load_s:.1f} s):",
         "",
         *clock.table(n, "single", [("single", "one pair per call (peer)"),
-                                   ("batch", f"batches of {LLM_BATCH}, left-padded, fp32 (default)"),
-                                   ("bf16", f"batches of {LLM_BATCH}, bf16 autocast")]),
+                                   ("batch", f"batches of {LLM_BATCH}, whole prompts, fp32 (before)"),
+                                   ("shared", f"batches of {LLM_BATCH}, shared query prefix, fp32 (default)"),
+                                   ("bf16", f"batches of {LLM_BATCH}, shared query prefix, bf16 autocast")]),
         "",
-        f"Batched vs one-at-a-time scores: max |diff| {padding_diff:.1e} (left padding changes nothing). "
-        f"bf16 vs fp32 scores: mean |diff| {statistics.mean(bf16_diffs):.3f}, max {max(bf16_diffs):.3f}, "
-        f"Kendall tau {tau:.3f}; bf16 runs at {clock.wall['batch'] / clock.wall['bf16']:.2f}x the fp32 speed. "
-        "fp32 stays the default: bf16 reorders pairs the fp32 judge ranks, and the precision is part of the "
-        "judge identity, so the two never share cached labels.",
+        f"FLOP bound: this CPU multiplies fp32 matrices at {rate / 1e9:.0f} GFLOP/s ({THREADS} threads); a "
+        f"judgement costs {flops_whole / 1e9:.1f} GFLOP as a whole prompt and {flops_shared / 1e9:.1f} GFLOP with "
+        f"its query's prefix shared by {per_query:.0f} candidates, so the bound is {bound_whole:.2f} judgements/s "
+        f"unshared and {bound_shared:.2f} shared. Measured: {speed['batch']:.2f}/s before "
+        f"({speed['batch'] / bound_whole:.0%} of the unshared bound), {speed['shared']:.2f}/s with the shared "
+        f"prefix ({speed['shared'] / bound_whole:.0%} of the unshared bound, {speed['shared'] / bound_shared:.0%} "
+        f"of the shared one), {speed['shared'] / speed['batch']:.2f}x faster.",
+        "",
+        f"Batched vs one-at-a-time scores: max |diff| {padding_diff:.1e} (left padding changes nothing); shared "
+        f"prefix vs whole prompts: max |diff| {shared_diff:.1e}. bf16 vs fp32 scores: mean |diff| "
+        f"{statistics.mean(bf16_diffs):.3f}, max {max(bf16_diffs):.3f}, Kendall tau {tau:.3f}; bf16 runs at "
+        f"{clock.wall['shared'] / clock.wall['bf16']:.2f}x the fp32 speed. fp32 stays the default: bf16 reorders "
+        "pairs the fp32 judge ranks, and the precision is part of the judge identity, so the two never share "
+        "cached labels.",
     ]
 
 
@@ -157,10 +222,12 @@ def candidate_pairs(queries: int, per_query: int) -> list[Pair]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
-    parser.add_argument("--llm-pairs", type=int, default=16, help="pairs for the LLM judge (BM25 top 8 per query)")
+    parser.add_argument("--llm-pairs", type=int, default=40, help="pairs for the LLM judge")
+    parser.add_argument("--llm-per-query", type=int, default=20, help="the LLM judge's candidates per query (BM25 "
+                        "top k, as `bixse mine -k`): the pairs that share one query's prefix")
     parser.add_argument("--teacher-pairs", type=int, default=200, help="pairs for the teacher (BM25 top 20 per query)")
     args = parser.parse_args()
-    llm_pairs = candidate_pairs(-(-args.llm_pairs // 8), 8)[:args.llm_pairs]
+    llm_pairs = candidate_pairs(-(-args.llm_pairs // args.llm_per_query), args.llm_per_query)[:args.llm_pairs]
     teacher_pairs = candidate_pairs(-(-args.teacher_pairs // 20), 20)[:args.teacher_pairs]
     lines = [f"Run `.venv/bin/python bench/judge.py --write` ({platform.processor() or platform.machine()}, "
              f"{THREADS} torch threads, torch {torch.__version__}). Machine: {describe_cpu()}, no GPU; "

@@ -4,9 +4,11 @@ limit, and an API key that never leaks."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -51,10 +53,9 @@ class Stub:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-@pytest.fixture()
-def stub():
-    """Start a threaded server; yield (Stub, base_url); set ``stub.reply`` in the test."""
-    state = Stub(reply=lambda n, body: ok({"2": -0.1}))
+@contextlib.contextmanager
+def serving(state: Stub):
+    """A threaded stub server answering as ``state.reply`` says; yields its base URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
@@ -88,9 +89,19 @@ def stub():
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def stub():
+    """Start a threaded server; yield (Stub, base_url); set ``stub.reply`` in the test."""
+    state = Stub(reply=lambda n, body: ok({"2": -0.1}))
+    with serving(state) as url:
+        yield state, url
 
 
 def make_judge(base_url: str, **options: Any) -> HTTPJudge:
@@ -268,3 +279,78 @@ def test_bixse_judge_http_failure_exits_1_keeping_labels(stub, tmp_path, monkeyp
         answered = [r for r in state.requests if PAIRS[2][0] not in json.dumps(r["body"])]
         # Batch 1 and whatever of the failing batch 2 was answered: every paid-for label is stored.
         assert cache.count() == len(answered) >= 2
+
+
+def dead_url() -> str:
+    """A base URL on a port nothing listens on: every request fails to connect."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_requests_rotate_over_several_endpoints(stub) -> None:
+    state, url = stub
+    other = Stub(reply=lambda n, body: ok({"2": -0.1}))
+    with serving(other) as other_url:
+        judge = make_judge([url, other_url])
+        results = judge.judge(PAIRS * 2)
+    assert all(isinstance(r, Judgement) for r in results)
+    assert len(state.requests) + len(other.requests) == 2 * len(PAIRS)
+    assert len(state.requests) >= 3 and len(other.requests) >= 3, "both replicas take a share"
+    assert judge.identity == make_judge([other_url, url]).identity, "the order of the URLs does not matter"
+    assert [line.rsplit(", ", 1)[-1] for line in judge.endpoint_report()] == ["0 failed", "0 failed"]
+
+
+@pytest.mark.parametrize("broken", ["refuses connections", "answers 503"])
+def test_a_dead_endpoint_among_live_ones_loses_no_label(stub, tmp_path, broken, caplog) -> None:
+    state, url = stub
+    state.reply = lambda n, body: (200, chat_reply({"2": -0.1}), {}, 0.02)  # a run long enough to retry the bad one
+    failing = Stub(reply=lambda n, body: (503, "down", {}, 0.0))
+    with contextlib.ExitStack() as stack:
+        bad = dead_url() if broken == "refuses connections" else stack.enter_context(serving(failing))
+        judge = make_judge([bad, url], max_retries=2, backoff_s=0.001, max_concurrency=3)
+        with LabelCache(tmp_path / "labels.sqlite") as cache, caplog.at_level(logging.WARNING):
+            many = [(f"query {i}", f"document {i}") for i in range(40)]
+            result = label_pairs(judge, many, cache, batch_size=8)
+            assert cache.count(judge) == len(many)
+    assert all(j is not None for j in result.judgements) and not result.stats.skipped
+    report = judge.endpoint_report()
+    # Dead once 3 requests in a row failed there (a few more may have been in flight at that moment).
+    failures = int(re.search(r"dead after (\d+) failures in a row", report[0]).group(1))
+    assert 3 <= failures <= 3 + 2 and report[0].endswith("skipped")
+    assert report[1].endswith(f"{len(state.requests)} answered, 0 failed")
+    assert any("is dead after" in record.getMessage() for record in caplog.records)
+    if broken == "answers 503":
+        assert len(failing.requests) == failures, "no request goes to a dead endpoint"
+
+
+def test_every_endpoint_dead_stops_the_run(stub) -> None:
+    state, url = stub
+    state.reply = lambda n, body: (503, "down", {}, 0.0)
+    judge = make_judge([dead_url(), url], max_retries=1, backoff_s=0.02)
+    with pytest.raises(JudgeError, match=r"endpoints .* failed 4 times \(last: "):
+        judge.judge(PAIRS[:1])
+
+
+def test_bixse_judge_takes_several_base_urls_and_reports_them(stub, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from bixse.cli import app
+    from bixse.mining import Candidate, write_candidates
+
+    state, url = stub
+    write_candidates(tmp_path / "c.jsonl", [Candidate(q, str(i), 1, 1.0, None, q, d) for i, (q, d) in enumerate(PAIRS)],
+                     with_texts=True)
+    bad = dead_url()
+    result = CliRunner().invoke(app, ["judge", "-i", str(tmp_path / "c.jsonl"), "--judge", "http", "--model", "m",
+                                      "--base-url", bad, "--base-url", url, "--max-retries", "1",
+                                      "--cache", str(tmp_path / "labels.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert f"{len(PAIRS)} pairs" in result.output and f"{len(PAIRS)} judged now" in result.output
+    # A failure puts the dead endpoint in back-off (1 s by default, or dead when requests in flight
+    # failed there at once); the live one answers everything.
+    assert f"endpoint {bad}: 0 answered, " in result.output
+    assert f"endpoint {url}: {len(PAIRS)} answered, 0 failed" in result.output

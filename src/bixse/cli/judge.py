@@ -58,14 +58,14 @@ def mine(
 
 def _judge_options(judge: str, model: Optional[str], mode: Optional[str], max_grade: Optional[int],
                    prompt: Optional[str], max_document_tokens: Optional[int], device: Optional[str],
-                   precision: Optional[str], base_url: Optional[str], endpoint: Optional[str],
+                   precision: Optional[str], base_url: Optional[list[str]], endpoint: Optional[str],
                    api_key_env: Optional[str], timeout: Optional[float], max_retries: Optional[int],
                    concurrency: Optional[int], labels: Optional[Path], identity: Optional[str],
                    collection: object) -> dict[str, object]:
     return {"model": model, "mode": mode, "max_grade": max_grade,
             "prompt": get_prompt(prompt) if prompt else None,
             "max_document_tokens": max_document_tokens, "device": device, "precision": precision,
-            "base_url": base_url, "endpoint": endpoint, "api_key_env": api_key_env, "timeout_s": timeout,
+            "base_url": (base_url[0] if len(base_url) == 1 else base_url) if base_url else None, "endpoint": endpoint, "api_key_env": api_key_env, "timeout_s": timeout,
             "max_retries": max_retries, "max_concurrency": concurrency, "labels": labels, "identity": identity,
             # The file judge resolves its labels' ids to texts; no other judge takes a collection.
             "collection": collection if judge == "file" else None}
@@ -133,7 +133,9 @@ def judge_command(
     max_queries: Annotated[Optional[int], typer.Option(help="Judge only the first N queries' candidates (a sample).")] = None,
     device: Annotated[Optional[str], typer.Option(help="Local judges: torch device (cpu, cuda).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Local judges: fp32 or bf16 (autocast).")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="http: OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    base_url: Annotated[Optional[list[str]], typer.Option(help="http: OpenAI-compatible base URL, e.g. "
+                        "http://127.0.0.1:8000/v1; repeat it for replicas of one model: requests rotate over them, "
+                        "each with its own back-off, and one that keeps failing is skipped and reported.")] = None,
     endpoint: Annotated[Optional[str], typer.Option(help="http: chat (chat/completions) or completions.")] = None,
     api_key_env: Annotated[Optional[str], typer.Option(help="http: NAME of the environment variable holding the "
                            "API key (default BIXSE_JUDGE_API_KEY); the key itself is never passed or logged.")] = None,
@@ -207,7 +209,9 @@ def judge_command(
     console.print(f"{stats.pairs:,} pairs{of_shard} ({the_judge.source}): {stats.cached:,} cached, {stats.judged:,} "
                   f"judged now, {sum(stats.skipped.values()):,} skipped; {where}", highlight=False, soft_wrap=True)
     for reason, count in stats.skipped.items():
-        console.print(f"  [yellow]skipped {count:,}[/yellow]: {reason} (a rerun asks again)", highlight=False)
+        console.print(f"  [yellow]skipped {count:,}[/yellow]: {escape(reason)} (a rerun asks again)", highlight=False)
+    for line in getattr(the_judge, "endpoint_report", lambda: [])():
+        console.print("  " + line, markup=False, highlight=False)
     if result.output is not None:
         console.print(f"wrote {result.exported:,} graded pairs: {result.output}")
     if agreement is not None:

@@ -16,8 +16,13 @@ Failure policy (labels already made are never lost: the runner caches every fini
 before an error propagates):
 
 - timeout, connection error, HTTP 408/409/429/5xx: retried with exponential back-off and
-  jitter (``backoff_s * 2**attempt``, honouring ``Retry-After``), ``max_retries`` times; then a
+  jitter (``backoff_s * 2**failures``, honouring ``Retry-After``), ``max_retries`` times; then a
   ``JudgeError`` stops the run.
+- several ``base_url``s (replicas of one model): requests rotate over them, each endpoint with
+  its own back-off; a failed request is retried on the next endpoint at once. An endpoint that
+  fails ``max_retries + 1`` times in a row while another still answers is dead: skipped for the
+  rest of the run and reported (``endpoint_report``), not fatal. A request that fails on every
+  endpoint ``max_retries + 1`` times, or the last live endpoint failing, stops the run.
 - any other HTTP error (401, 404, 400...): a ``JudgeError`` at once: retrying will not help.
 - HTTP 200 with garbage (not JSON, no log-probabilities, NaN or positive ones, no label among
   the top tokens): the pair is ``Skipped`` and counted; a rerun asks again.
@@ -56,12 +61,38 @@ class _Stopped(Exception):
     """Another request of the batch failed for good: stop without sending more."""
 
 
+class _Endpoint:
+    """One base URL's state: its back-off, its failures in a row, whether it is dead, its counts."""
+
+    def __init__(self, request_base: str, shown: str) -> None:
+        self.request_base, self.shown = request_base, shown
+        self.down_until = 0.0
+        self.failures_in_a_row = 0
+        self.dead: str | None = None  # why, once dead
+        self.answered = self.failed = 0
+
+
+def _split_url(base_url: str) -> tuple[str, str]:
+    """(the URL requests go to, the URL shown in identities and messages: no credentials)."""
+    import httpx
+
+    try:
+        url = httpx.URL(base_url)
+    except Exception:
+        raise InputError(f"not a URL: {base_url!r}", field="base_url") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InputError("base URL must be http(s)://host[:port]/path", field="base_url")
+    port = f":{url.port}" if url.port else ""
+    return str(url).rstrip("/"), f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}"
+
+
 class HTTPJudge(Judge):
     """Graded or yes/no relevance from an OpenAI-compatible endpoint's token log-probabilities.
 
     Example (a local vLLM server)::
 
         judge = HTTPJudge("Qwen/Qwen2.5-7B-Instruct", base_url="http://127.0.0.1:8000/v1")
+        pool = HTTPJudge("Qwen/Qwen2.5-7B-Instruct", base_url=["http://gpu1:8000/v1", "http://gpu2:8000/v1"])
     """
 
     kind = "http"
@@ -72,7 +103,7 @@ class HTTPJudge(Judge):
         self,
         model: str | None = None,
         *,
-        base_url: str = "http://127.0.0.1:8000/v1",
+        base_url: str | Sequence[str] = "http://127.0.0.1:8000/v1",
         endpoint: Literal["chat", "completions"] = "chat",
         mode: JudgeMode | None = None,
         max_grade: int | None = None,
@@ -94,12 +125,12 @@ class HTTPJudge(Judge):
             raise InputError(f"endpoint must be 'chat' or 'completions', got {endpoint!r}", field="endpoint")
         if prompt is not None and mode is not None and prompt.mode != mode:
             raise InputError(f"the prompt is a {prompt.mode!r} prompt but mode is {mode!r}", field="mode")
-        try:
-            url = httpx.URL(base_url)
-        except Exception:
-            raise InputError(f"not a URL: {base_url!r}", field="base_url") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise InputError("base URL must be http(s)://host[:port]/path", field="base_url")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise InputError("give at least one base URL", field="base_url")
+        self._endpoints = [_Endpoint(*_split_url(url)) for url in urls]
+        if len({endpoint.shown for endpoint in self._endpoints}) < len(urls):
+            raise InputError("the same base URL is given twice", field="base_url")
         if max_concurrency < 1 or max_retries < 0 or timeout_s <= 0:
             raise InputError("need max_concurrency >= 1, max_retries >= 0, timeout_s > 0", field="max_concurrency")
         self.model = model
@@ -107,9 +138,7 @@ class HTTPJudge(Judge):
         self.mode, self.max_grade = self.prompt.mode, self.prompt.top_grade(max_grade)
         self.labels = self.prompt.labels(self.max_grade)
         # Credentials in a URL (user:password@host) stay out of identities and messages.
-        port = f":{url.port}" if url.port else ""
-        self.base_url = f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}"
-        self._request_base = str(url).rstrip("/")
+        self.base_url = ",".join(sorted(endpoint.shown for endpoint in self._endpoints))
         self.endpoint, self.top_logprobs, self.max_document_chars = endpoint, top_logprobs, max_document_chars
         self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
         self.max_concurrency, self.api_key_env = max_concurrency, api_key_env
@@ -118,6 +147,8 @@ class HTTPJudge(Judge):
         self._identity = identity or f"{model}@{self.base_url}"
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
+        self._endpoint_lock = threading.Lock()
+        self._next_endpoint = 0
 
     @property
     def identity(self) -> str:
@@ -136,8 +167,8 @@ class HTTPJudge(Judge):
 
         with self._client_lock:
             if self._client is None:
-                limits = httpx.Limits(max_connections=self.max_concurrency,
-                                      max_keepalive_connections=self.max_concurrency)
+                connections = self.max_concurrency * len(self._endpoints)
+                limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
                 self._client = httpx.Client(timeout=self.timeout_s, limits=limits)
             return self._client
 
@@ -147,7 +178,12 @@ class HTTPJudge(Judge):
             self._client = None
 
     def request_body(self, query: str, document: str) -> tuple[str, dict[str, Any]]:
-        """The URL and JSON body sent for one pair."""
+        """The URL (of the first endpoint) and JSON body sent for one pair."""
+        path, body = self._request(query, document)
+        return self._endpoints[0].request_base + path, body
+
+    def _request(self, query: str, document: str) -> tuple[str, dict[str, Any]]:
+        """The path under a base URL and the JSON body sent for one pair."""
         document = document[: self.max_document_chars]
         if self.endpoint == "chat":
             messages = self.prompt.messages(query, document, self.max_grade)
@@ -158,8 +194,8 @@ class HTTPJudge(Judge):
                 # continue_final_message (servers without it: use endpoint="completions").
                 messages.append({"role": "assistant", "content": self.prompt.answer_prefix})
                 body.update(continue_final_message=True, add_generation_prompt=False)
-            return f"{self._request_base}/chat/completions", body
-        return f"{self._request_base}/completions", {
+            return "/chat/completions", body
+        return "/completions", {
             "model": self.model, "prompt": self.prompt.plain_text(query, document, self.max_grade),
             "max_tokens": 1, "temperature": 0, "logprobs": self.top_logprobs}
 
@@ -196,25 +232,63 @@ class HTTPJudge(Judge):
                 pass
         return delay
 
+    def _pick_endpoint(self, stop: threading.Event) -> _Endpoint:
+        """The next live endpoint out of back-off (round robin); waits for the first to come back."""
+        import time
+
+        while True:
+            with self._endpoint_lock:
+                live = [endpoint for endpoint in self._endpoints if endpoint.dead is None]
+                now = time.monotonic()
+                ready = [endpoint for endpoint in live if endpoint.down_until <= now]
+                if ready:
+                    self._next_endpoint += 1
+                    return ready[self._next_endpoint % len(ready)]
+                wait = min(endpoint.down_until for endpoint in live) - now
+            if stop.wait(wait):
+                raise _Stopped
+
+    def _record_failure(self, endpoint: _Endpoint, problem: str, retry_after: str | None) -> None:
+        import time
+
+        with self._endpoint_lock:
+            endpoint.failed += 1
+            endpoint.failures_in_a_row += 1
+            others = [e for e in self._endpoints if e is not endpoint and e.dead is None]
+            if endpoint.failures_in_a_row > self.max_retries and others:
+                endpoint.dead = f"dead after {endpoint.failures_in_a_row} failures in a row (last: {problem})"
+                logger.warning("judge endpoint %s is %s; skipping it, %d endpoint(s) left", endpoint.shown,
+                               endpoint.dead, len(others))
+                return
+            delay = self._backoff(endpoint.failures_in_a_row - 1, retry_after)
+            endpoint.down_until = max(endpoint.down_until, time.monotonic() + delay)
+        logger.warning("judge endpoint %s: %s; retry %d/%d in %.1f s", endpoint.shown, problem,
+                       endpoint.failures_in_a_row, self.max_retries, delay)
+
     def _judge_one(self, query: str, document: str, stop: threading.Event) -> Judgement | Skipped:
         import httpx
 
-        url, body = self.request_body(query, document)
+        path, body = self._request(query, document)
         headers = {"Authorization": f"Bearer {key}"} if (key := self._api_key()) else {}
         client = self._get_client()
         last_problem = "no attempt"
-        for attempt in range(self.max_retries + 1):
+        attempts = (self.max_retries + 1) * len(self._endpoints)
+        for _ in range(attempts):
             if stop.is_set():
                 raise _Stopped
+            endpoint = self._pick_endpoint(stop)
             retry_after = None
             try:
-                response = client.post(url, json=body, headers=headers)
+                response = client.post(endpoint.request_base + path, json=body, headers=headers)
             except httpx.TimeoutException:
                 last_problem = f"timed out after {self.timeout_s:g} s"
             except httpx.TransportError as exc:
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
                 if response.status_code == 200:
+                    with self._endpoint_lock:
+                        endpoint.answered += 1
+                        endpoint.failures_in_a_row = 0
                     try:
                         return self.parse(response.json())
                     except ValueError:
@@ -222,19 +296,20 @@ class HTTPJudge(Judge):
                 if response.status_code not in RETRYABLE_STATUS:
                     hint = f" (is ${self.api_key_env} set and valid?)" if response.status_code in (401, 403) else ""
                     raise JudgeError(self._redact(
-                        f"endpoint {self.base_url} answered HTTP {response.status_code}{hint}: "
+                        f"endpoint {endpoint.shown} answered HTTP {response.status_code}{hint}: "
                         f"{response.text[:200]!r}"))
                 last_problem = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("retry-after")
-            if attempt < self.max_retries:
-                delay = self._backoff(attempt, retry_after)
-                logger.warning("judge endpoint %s: %s; retry %d/%d in %.1f s", self.base_url, last_problem,
-                               attempt + 1, self.max_retries, delay)
-                if stop.wait(delay):
-                    raise _Stopped
-        attempts = self.max_retries + 1
-        raise JudgeError(f"endpoint {self.base_url} failed {attempts} time{'s' if attempts > 1 else ''} "
-                         f"(last: {last_problem})")
+            self._record_failure(endpoint, last_problem, retry_after)
+        where = f"endpoint {self.base_url}" if len(self._endpoints) == 1 else f"endpoints {self.base_url}"
+        raise JudgeError(f"{where} failed {attempts} time{'s' if attempts > 1 else ''} (last: {last_problem})")
+
+    def endpoint_report(self) -> list[str]:
+        """One line per endpoint when there are several: answered, failed, dead and why."""
+        if len(self._endpoints) == 1:
+            return []
+        return [f"endpoint {e.shown}: {e.answered:,} answered, {e.failed:,} failed"
+                + (f"; {e.dead}, skipped" if e.dead else "") for e in self._endpoints]
 
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement | Skipped]:
         results: list[Judgement | Skipped | None] = [None] * len(pairs)
