@@ -142,10 +142,13 @@ class HTTPJudge(Judge):
         self.endpoint, self.top_logprobs, self.max_document_chars = endpoint, top_logprobs, max_document_chars
         self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
         self.max_concurrency, self.api_key_env = max_concurrency, api_key_env
+        # A batch is one thread pool's work: at least 4 requests per slot keeps every slot busy.
+        self.default_batch_size = max(HTTPJudge.default_batch_size, 4 * max_concurrency)
         self.name = model.rstrip("/").split("/")[-1]
         self.prompt_version = self.prompt.key
         self._identity = identity or f"{model}@{self.base_url}"
         self._client: httpx.Client | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._client_lock = threading.Lock()
         self._endpoint_lock = threading.Lock()
         self._next_endpoint = 0
@@ -172,7 +175,18 @@ class HTTPJudge(Judge):
                 self._client = httpx.Client(timeout=self.timeout_s, limits=limits)
             return self._client
 
+    def _get_pool(self) -> ThreadPoolExecutor:
+        """One pool of ``max_concurrency`` threads for the judge's life: a pool per batch would start
+        its threads again for every batch (a third of the client's time at concurrency 1)."""
+        with self._client_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="bixse-judge")
+            return self._pool
+
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -315,22 +329,23 @@ class HTTPJudge(Judge):
         results: list[Judgement | Skipped | None] = [None] * len(pairs)
         stop = threading.Event()
         fatal: JudgeError | None = None
-        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="bixse-judge") as pool:
-            futures = {pool.submit(self._judge_one, query, document, stop): index
-                       for index, (query, document) in enumerate(pairs)}
-            for future in as_completed(futures):
-                try:
-                    results[futures[future]] = future.result()
-                except _Stopped:
-                    pass
-                except JudgeError as error:
-                    if fatal is None:
-                        fatal = error
-                        stop.set()
-                except Exception as error:  # a bug or an odd library error: keep the batch's finished labels
-                    if fatal is None:
-                        fatal = JudgeError(self._redact(f"request failed unexpectedly: {type(error).__name__}: {error}"))
-                        stop.set()
+        pool = self._get_pool()
+        futures = {pool.submit(self._judge_one, query, document, stop): index
+                   for index, (query, document) in enumerate(pairs)}
+        # Every future is waited for: the pool outlives the batch, its requests do not.
+        for future in as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except _Stopped:
+                pass
+            except JudgeError as error:
+                if fatal is None:
+                    fatal = error
+                    stop.set()
+            except Exception as error:  # a bug or an odd library error: keep the batch's finished labels
+                if fatal is None:
+                    fatal = JudgeError(self._redact(f"request failed unexpectedly: {type(error).__name__}: {error}"))
+                    stop.set()
         if fatal is not None:
             raise JudgeError(str(fatal), partial=results)
         return results  # type: ignore[return-value]
