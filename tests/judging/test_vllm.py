@@ -57,7 +57,7 @@ def test_vllm_grade_readout(smollm2_tokenizer_dir, monkeypatch) -> None:
     assert [r.score for r in results] == pytest.approx([expected, expected], abs=1e-12)
     assert results[0].distribution == pytest.approx({"0": 0.0, "1": 0.0, "2": p2 / (p2 + p3), "3": p3 / (p2 + p3)})
     engine = vllm.LLM.last
-    assert engine.options == {"gpu_memory_utilization": 0.5}
+    assert engine.options == {"gpu_memory_utilization": 0.5, "enable_prefix_caching": True}
     assert engine.params == {"max_tokens": 1, "temperature": 0.0, "logprobs": 20}
     assert engine.prompts[0].startswith("<|im_start|>system") and engine.prompts[0].endswith("<|im_start|>assistant\n")
     assert engine.prompts[0].count("word") == 8, "documents cut to the token budget"
@@ -69,3 +69,24 @@ def test_without_vllm_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     with pytest.raises(InputError, match="pip install vllm"):
         get_judge("vllm", model="org/model")
+
+
+def test_vllm_prompts_go_grouped_by_query_and_come_back_in_order(smollm2_tokenizer_dir, monkeypatch) -> None:
+    vllm = fake_vllm(smollm2_tokenizer_dir, {})
+    engine_class = vllm.LLM  # its instances answer per prompt below
+
+    def generate(self, prompts, params, use_tqdm=True):
+        self.prompts = prompts
+        grade = {True: self.tokenizer.convert_tokens_to_ids("3"), False: self.tokenizer.convert_tokens_to_ids("0")}
+        return [types.SimpleNamespace(outputs=[types.SimpleNamespace(logprobs=[{grade["zebra" in prompt]: Logprob(0.0)}])])
+                for prompt in prompts]
+
+    monkeypatch.setattr(engine_class, "generate", generate)
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    judge = VLLMJudge("org/model", enable_prefix_caching=False)
+    pairs = [("first query", "zebra answer"), ("second query", "nothing"), ("first query", "nothing"),
+             ("second query", "zebra answer")]
+    assert [r.score for r in judge.judge(pairs)] == [1.0, 0.0, 0.0, 1.0]
+    engine = vllm.LLM.last
+    assert ["first query" in prompt for prompt in engine.prompts] == [True, True, False, False]
+    assert engine.options == {"enable_prefix_caching": False}, "the user's engine option wins"

@@ -3,6 +3,11 @@
 vLLM is optional and imported only when this judge is built; without it, building one is
 an ``InputError`` saying how to install it. Generation is one token at temperature 0 with
 the top ``top_logprobs`` log-probabilities; labels outside them count as probability 0.
+
+vLLM's automatic prefix caching is on (``enable_prefix_caching=True`` unless the engine options
+say otherwise) and each batch's prompts go to the engine grouped by query, so a query's
+instructions + query are computed once and its candidates run behind them (the GPU form of
+``bixse.judging.shared_prefix``); results come back in the order of the pairs.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class VLLMJudge(Judge):
         self.labels = self.prompt.labels(self.max_grade)
         self.model_name_or_path = str(model)
         self.max_document_tokens, self.max_query_tokens = max_document_tokens, max_query_tokens
-        self.top_logprobs, self.trust_remote_code, self.engine_options = top_logprobs, trust_remote_code, engine_options
+        self.top_logprobs, self.trust_remote_code = top_logprobs, trust_remote_code
+        self.engine_options = {"enable_prefix_caching": True, **engine_options}
         self.name = Path(str(model)).name if Path(str(model)).exists() else str(model).rstrip("/").split("/")[-1]
         self.prompt_version = self.prompt.key
         self._model_identity = identity or model_fingerprint(model)
@@ -80,15 +86,18 @@ class VLLMJudge(Judge):
             return []
         if self._llm is None:
             self._load()
-        prompts = [render_prompt(self._tokenizer, self.prompt, query, document, max_grade=self.max_grade,
-                                 max_query_tokens=self.max_query_tokens, max_document_tokens=self.max_document_tokens)
-                   for query, document in pairs]
+        # Grouped by query (first appearance order), so that shared prefixes meet in the engine's cache.
+        first_seen = {query: rank for rank, query in reversed(list(enumerate(query for query, _ in pairs)))}
+        order = sorted(range(len(pairs)), key=lambda index: (first_seen[pairs[index][0]], index))
+        prompts = [render_prompt(self._tokenizer, self.prompt, pairs[index][0], pairs[index][1],
+                                 max_grade=self.max_grade, max_query_tokens=self.max_query_tokens,
+                                 max_document_tokens=self.max_document_tokens) for index in order]
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
         outputs = self._llm.generate(prompts, params, use_tqdm=False)
-        results: list[Judgement | Skipped] = []
-        for output in outputs:
+        results: list[Judgement | Skipped | None] = [None] * len(pairs)
+        for index, output in zip(order, outputs):
             top = output.outputs[0].logprobs[0]  # token id -> Logprob(logprob=..., ...)
             label_logprobs = {label: logsumexp(top[i].logprob for i in ids if i in top)
                               for label, ids in self._label_ids.items()}
-            results.append(judgement_from_label_logprobs(label_logprobs, self.labels))
-        return results
+            results[index] = judgement_from_label_logprobs(label_logprobs, self.labels)
+        return results  # type: ignore[return-value]
