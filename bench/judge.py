@@ -2,9 +2,10 @@
 (the peer run, same process, same pairs, 2 torch threads).
 
 1. LLM judge, offline SmolLM2-135M-Instruct (GGUF dequantised to fp32), 0-3 grade prompt,
-   256-token document budget: ``judge.judge([pair])`` per pair (the peer), batches of 8 with
-   every prompt encoded whole (``share_prefix=False``, the path before prefix sharing), batches
-   with each query's instructions + query encoded once (the default), and bf16 autocast. Next to
+   256-token document budget: ``judge.judge([pair])`` per pair (the peer); calls of 8 pairs with
+   every prompt encoded whole (``share_prefix=False``: the default before prefix sharing); calls
+   of 32 pairs run as length-sorted passes of 8 with each query's instructions + query encoded
+   once (the default now); the same in bf16 autocast. Next to
    them the FLOP bound: the forward-pass FLOPs of one judgement counted by
    ``torch.utils.flop_counter.FlopCounterMode`` (unshared: the whole prompt; shared: the
    suffix plus the prefix's FLOPs over the candidates that share it), against this CPU's
@@ -45,7 +46,8 @@ from bixse.judging import BiEncoderJudge, Judge, LLMJudge
 from bixse.judging.base import Judgement, Pair
 from bixse.mining import mine_candidates
 
-LLM_BATCH = 8
+LLM_BATCH = LLMJudge.default_batch_size  # what bixse judge passes per call
+OLD_LLM_BATCH = 8  # the default before prefix sharing
 
 
 class Clock:
@@ -147,7 +149,7 @@ def bench_llm(pairs: Sequence[Pair]) -> list[str]:
     clock = Clock()
     clock.interleave(chunked(pairs, LLM_BATCH), {
         "single": lambda chunk: one_at_a_time(whole, chunk),
-        "batch": lambda chunk: scores(whole.judge(chunk)),
+        "batch": lambda chunk: [score for part in chunked(chunk, OLD_LLM_BATCH) for score in scores(whole.judge(part))],
         "shared": lambda chunk: scores(shared.judge(chunk)),
         "bf16": lambda chunk: scores(bf16.judge(chunk)),
     })
@@ -166,9 +168,10 @@ def bench_llm(pairs: Sequence[Pair]) -> list[str]:
         f"document budget, {n} pairs, {per_query:.0f} candidates per query (model load {load_s:.1f} s):",
         "",
         *clock.table(n, "single", [("single", "one pair per call (peer)"),
-                                   ("batch", f"batches of {LLM_BATCH}, whole prompts, fp32 (before)"),
-                                   ("shared", f"batches of {LLM_BATCH}, shared query prefix, fp32 (default)"),
-                                   ("bf16", f"batches of {LLM_BATCH}, shared query prefix, bf16 autocast")]),
+                                   ("batch", f"calls of {OLD_LLM_BATCH}, whole prompts, fp32 (before)"),
+                                   ("shared", f"calls of {LLM_BATCH}, length-sorted passes of {shared.rows_per_pass}, "
+                                              "shared query prefix, fp32 (default)"),
+                                   ("bf16", f"calls of {LLM_BATCH}, as above, bf16 autocast")]),
         "",
         f"FLOP bound: this CPU multiplies fp32 matrices at {rate / 1e9:.0f} GFLOP/s ({THREADS} threads); a "
         f"judgement costs {flops_whole / 1e9:.1f} GFLOP as a whole prompt and {flops_shared / 1e9:.1f} GFLOP with "
@@ -229,7 +232,9 @@ def main() -> None:
     args = parser.parse_args()
     llm_pairs = candidate_pairs(-(-args.llm_pairs // args.llm_per_query), args.llm_per_query)[:args.llm_pairs]
     teacher_pairs = candidate_pairs(-(-args.teacher_pairs // 20), 20)[:args.teacher_pairs]
-    lines = [f"Run `.venv/bin/python bench/judge.py --write` ({platform.processor() or platform.machine()}, "
+    command = (f".venv/bin/python bench/judge.py --llm-pairs {args.llm_pairs} --llm-per-query {args.llm_per_query} "
+               f"--teacher-pairs {args.teacher_pairs} --write")
+    lines = [f"Run `{command}` ({platform.processor() or platform.machine()}, "
              f"{THREADS} torch threads, torch {torch.__version__}). Machine: {describe_cpu()}, no GPU; "
              f"{time.strftime('%Y-%m-%d')}. Pairs: Cranfield train queries' BM25 candidates.", ""]
     load_before = os.getloadavg()[0]

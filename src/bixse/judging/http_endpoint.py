@@ -117,8 +117,6 @@ class HTTPJudge(Judge):
         api_key_env: str = DEFAULT_API_KEY_ENV,
         identity: str | None = None,
     ) -> None:
-        import httpx
-
         if not model:
             raise InputError("an HTTP judge needs --model (the model name the endpoint serves)", field="model")
         if endpoint not in ("chat", "completions"):
@@ -147,7 +145,7 @@ class HTTPJudge(Judge):
         self.name = model.rstrip("/").split("/")[-1]
         self.prompt_version = self.prompt.key
         self._identity = identity or f"{model}@{self.base_url}"
-        self._client: httpx.Client | None = None
+        self._client: Any = None  # an httpx.Client, made on first use
         self._pool: ThreadPoolExecutor | None = None
         self._client_lock = threading.Lock()
         self._endpoint_lock = threading.Lock()
