@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from readme_section import write_readme_section
+from readme_section import publish
 
 from bixse.environment import describe_cpu
 from bixse.judging import HTTPJudge, LabelCache, label_pairs
@@ -123,10 +123,7 @@ def main() -> None:
     best = max(max(values) for values in rates.values())
     lines += ["", f"Best: {best:,.0f} judgements/s (target: at least 1,000 on these 2 cores, "
               f"{'met' if best >= 1000 else 'not met'}). torch threads pinned to {THREADS} (not used here)."]
-    block = "\n".join(lines)
-    print(block)
-    if args.write:
-        write_readme_section("http", block)
+    publish("http", lines, args.write)
 
 
 if __name__ == "__main__":

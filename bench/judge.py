@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from readme_section import write_readme_section
+from readme_section import publish
 from scipy.stats import kendalltau
 
 from bixse.collections import load
@@ -243,10 +243,7 @@ def main() -> None:
     # Other jobs may share the 2 cores: absolute rates move with them, the in-process ratios much less.
     lines += ["", f"1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
               f"(2 cores): absolute rates are only comparable at a similar load; the ratios are the result."]
-    block = "\n".join(lines)
-    print(block)
-    if args.write:
-        write_readme_section("judge", block)
+    publish("judge", lines, args.write)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from readme_section import write_readme_section
+from readme_section import publish
 
 from bixse.collections import load
 from bixse.environment import describe_cpu
@@ -119,10 +119,7 @@ def main() -> None:
              "rounded onto 0-3; the LLM's, its most probable grade. A sample of "
              f"{len(sample)} pairs gives kappas to about ±0.1: the LLM row says whether SmolLM2 is near chance, not "
              "where among the LLMJudge sets it falls."]
-    block = "\n".join(lines)
-    print(block)
-    if args.write:
-        write_readme_section("kappa", block)
+    publish("kappa", lines, args.write)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,11 @@ def write_readme_section(name: str, block: str) -> None:
         raise SystemExit(f"bench/README.md has no <!-- {name}:start --> / <!-- {name}:end --> markers")
     with atomic_write(README) as handle:
         handle.write(pattern.sub(lambda match: match.group(1) + block + "\n" + match.group(2), text))
+
+
+def publish(name: str, lines: list[str], write: bool) -> None:
+    """Print a benchmark's result lines and, with ``write``, put them into its README section."""
+    block = "\n".join(lines)
+    print(block)
+    if write:
+        write_readme_section(name, block)

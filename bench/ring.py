@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from readme_section import write_readme_section
+from readme_section import publish
 
 from bixse.environment import describe_cpu
 from bixse.losses import get_loss
@@ -123,10 +123,7 @@ def main() -> None:
             lines.append(f"From {low} to {high} ranks the peak per rank grows "
                          + " and ".join(f"{value:+.0%} with {'the ring' if name == 'bixse_ring' else 'all-gather'}"
                                         for name, value in growth.items()) + ".")
-    block = "\n".join(lines)
-    print(block)
-    if args.write:
-        write_readme_section("ring", block)
+    publish("ring", lines, args.write)
 
 
 if __name__ == "__main__":
