@@ -11,19 +11,12 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from model_copies import without_dropout
+
 from bixse.cli import app
 from bixse.errors import InputError
 from bixse.training import TrainConfig, train
 from bixse.training.pipeline import CONFIG_FILE
-
-
-def without_dropout(model: Path, folder: Path) -> Path:
-    """A copy of ``model`` with dropout off: mini-batches draw other dropout masks than one batch."""
-    shutil.copytree(model, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
 
 
 def trained_bias(folder: Path) -> float:

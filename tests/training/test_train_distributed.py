@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from model_copies import without_dropout
 from safetensors.torch import load_file
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _without_dropout(model: Path, folder: Path) -> Path:
-    """A copy of ``model`` with dropout off, so that two runs can be compared number for number."""
-    shutil.copytree(model, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
 
 
 def _losses(folder: Path) -> list[float]:
@@ -32,7 +23,7 @@ def _losses(folder: Path) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_two_processes_of_3_train_like_one_process_of_6(tmp_path, tiny_model_path, toy_pairs_file, cli_env):
-    model = _without_dropout(tiny_model_path, tmp_path / "model")
+    model = without_dropout(tiny_model_path, tmp_path / "model")
     common = ["train", "--data", str(toy_pairs_file), "--model", str(model), "--loss", "bixse", "--max-steps", "3",
               "--learning-rate", "1e-3", "--warmup-ratio", "0", "--precision", "fp32", "--logging-steps", "1",
               "--dev-split", "none"]
