@@ -70,12 +70,7 @@ class LabelCache:
         self.owner = uuid.uuid4().hex  # whose claims are whose, when several runs share the file
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # Autocommit mode: transactions are opened explicitly, one per batch.
-            self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            self._connection.execute("PRAGMA synchronous=FULL")
-            self._connection.executescript(_SCHEMA)
-            stored = self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            mode, stored = self._open()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a bixse label cache ({exc})", path=self.path) from None
         if mode.lower() != "wal":
@@ -84,6 +79,26 @@ class LabelCache:
             self._connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         elif stored[0] != SCHEMA_VERSION:
             raise InputError(f"label cache schema {stored[0]} is not the supported {SCHEMA_VERSION}", path=self.path)
+
+    def _open(self, attempts: int = 50) -> tuple[str, Any]:
+        """Connect, switch to WAL and make the schema; (journal mode, stored schema version).
+
+        Two runs opening a new file at once can get "database is locked" from the switch to WAL,
+        which SQLite reports at once instead of waiting out the busy timeout: retried here."""
+        for attempt in range(attempts):
+            # Autocommit mode: transactions are opened explicitly, one per batch.
+            self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            try:
+                mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                self._connection.execute("PRAGMA synchronous=FULL")
+                self._connection.executescript(_SCHEMA)
+                return mode, self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            except sqlite3.OperationalError as exc:
+                self._connection.close()
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def __enter__(self) -> LabelCache:
         return self
