@@ -41,7 +41,7 @@ def test_second_call_reuses_the_cache(tiny_model_path, corpus, tmp_path):
     first = retriever(first_model, corpus, tmp_path)
     embeddings = first.document_embeddings
     assert first.cache_hit is False and first_calls["texts"] == 40
-    assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "embeddings").glob("*/shard-*.npy"))) == 1
 
     second_model = SentenceTransformer(str(tiny_model_path), device="cpu")  # a new object, same content
     second_calls = counting(second_model)
@@ -88,7 +88,7 @@ def test_model_saved_over_the_same_folder_misses_the_cache(tiny_model_path, corp
     again = DenseRetriever(str(folder), corpus, cache_dir=tmp_path / "cache", show_progress=False)
     again.document_embeddings
     assert again.cache_hit is False
-    assert len(list((tmp_path / "cache" / "embeddings").glob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache" / "embeddings").glob("*/shard-*.npy"))) == 2
 
 
 def test_changed_corpus_or_precision_misses_the_cache(tiny_model, corpus, tmp_path):
@@ -109,11 +109,12 @@ def test_changed_corpus_or_precision_misses_the_cache(tiny_model, corpus, tmp_pa
 
 def test_corrupt_cache_file_is_re_encoded(tiny_model, corpus, tmp_path):
     retriever(tiny_model, corpus, tmp_path).document_embeddings
-    (cached,) = (tmp_path / "embeddings").glob("*.npy")
+    (cached,) = (tmp_path / "embeddings").glob("*/shard-*.npy")
     cached.write_bytes(b"not an array")
+    assert EmbeddingCache(tmp_path).load(cached.parent.name, 40) is None
     again = retriever(tiny_model, corpus, tmp_path)
     assert again.document_embeddings.shape == (40, 32) and again.cache_hit is False
-    assert EmbeddingCache(tmp_path).load(cached.stem, 40) is not None  # rewritten
+    assert EmbeddingCache(tmp_path).load(cached.parent.name, 40) is not None  # rewritten
 
 
 def test_model_object_is_not_cached_by_default(tiny_model, corpus, tmp_path, monkeypatch):

@@ -6,8 +6,12 @@ changed in memory, gets a new key), (2) the corpus content (ids and encoded text
 and (3) the encoding precision. Nothing keys on a path or a name, so a renamed folder still
 hits and a retrained one never returns stale vectors.
 
-Layout: ``<cache_dir>/embeddings/<key>.npy`` (float32, one row per document, corpus order) and
-``<key>.json`` (what produced it, for people). Both are written atomically.
+Layout: ``<cache_dir>/embeddings/<key>/shard-NNNNN.npy``, shards of consecutive rows in corpus
+order (``SHARD_ROWS`` each, float32 or float16), and ``manifest.json``: what produced them (for
+people), each shard's row count and CRC-32. Every file is written atomically and the manifest
+after each shard, so an encoding killed after k shards resumes at shard k + 1. On load each
+shard's size and checksum are verified: a truncated or corrupted shard is never read, only
+encoded again (the others are kept).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +29,7 @@ import numpy as np
 import torch
 
 from bixse.io import atomic_write
+from bixse.retrieval.shards import EmbeddingShards, ShardFile
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -79,37 +85,93 @@ def corpus_texts(corpus: Mapping[str, Document]) -> tuple[list[str], list[str]]:
     return doc_ids, [corpus[doc_id].full_text for doc_id in doc_ids]
 
 
+SHARD_ROWS = 262_144  # 384 MB of float32 at 384 dimensions: what one encoding step holds
+STORAGE_DTYPES: tuple[str, ...] = ("float32", "float16")
+_CHECKSUM_BLOCK = 64 << 20
+
+
+def file_crc32(path: Path) -> int:
+    """CRC-32 of a file's bytes, read 64 MB at a time (zlib runs at about 1 GB/s here)."""
+    crc = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHECKSUM_BLOCK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def shard_ranges(num_documents: int, shard_rows: int = SHARD_ROWS) -> list[tuple[int, int]]:
+    """``(start, stop)`` rows of each shard of a corpus of ``num_documents``."""
+    return [(start, min(start + shard_rows, num_documents)) for start in range(0, num_documents, shard_rows)]
+
+
 class EmbeddingCache:
-    """Get or store corpus embeddings under a key; see the module docstring."""
+    """Get or store corpus embeddings under a key, shard by shard; see the module docstring."""
 
     def __init__(self, cache_dir: str | Path | None = None) -> None:
         self.folder = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / "embeddings"
 
     @staticmethod
-    def key(model_digest: str, corpus_digest: str, precision: str) -> str:
-        return hashlib.blake2b(f"{model_digest}|{corpus_digest}|{precision}".encode(), digest_size=16).hexdigest()
+    def key(model_digest: str, corpus_digest: str, precision: str, storage: str = "float32") -> str:
+        parts = f"{model_digest}|{corpus_digest}|{precision}" + ("" if storage == "float32" else f"|{storage}")
+        return hashlib.blake2b(parts.encode(), digest_size=16).hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.npy"
+        """The entry's folder."""
+        return self.folder / key
 
-    def load(self, key: str, num_documents: int) -> np.ndarray | None:
-        """The cached array, or None when absent or unreadable or of the wrong length."""
-        path = self.path(key)
-        if not path.is_file():
-            return None
+    def _manifest(self, key: str) -> dict[str, Any]:
         try:
-            embeddings = np.load(path, allow_pickle=False)
+            return json.loads((self.path(key) / "manifest.json").read_text())
         except (OSError, ValueError):
-            return None
-        if embeddings.ndim != 2 or embeddings.shape[0] != num_documents:
-            return None
-        return embeddings
+            return {}
 
-    def store(self, key: str, embeddings: np.ndarray, metadata: dict[str, Any]) -> Path:
-        path = self.path(key)
+    def valid_shards(self, key: str, num_documents: int, shard_rows: int = SHARD_ROWS) -> dict[int, ShardFile]:
+        """The shards of the entry that are complete and intact (size and CRC-32 as recorded)."""
+        manifest = self._manifest(key)
+        if manifest.get("documents") != num_documents or manifest.get("shard_rows") != shard_rows:
+            return {}
+        valid = {}
+        for index, (start, stop) in enumerate(shard_ranges(num_documents, shard_rows)):
+            record = manifest.get("shards", {}).get(str(index))
+            path = self.path(key) / f"shard-{index:05d}.npy"
+            if record is None or not path.is_file():
+                continue
+            try:
+                shard = ShardFile.open(path)
+            except (OSError, ValueError):
+                continue
+            if shard.rows == stop - start and file_crc32(path) == record["crc32"]:
+                valid[index] = shard
+        return valid
+
+    def load(self, key: str, num_documents: int, shard_rows: int = SHARD_ROWS) -> EmbeddingShards | None:
+        """Every shard of the entry, verified; None when any is absent, truncated or corrupted."""
+        valid = self.valid_shards(key, num_documents, shard_rows)
+        expected = len(shard_ranges(num_documents, shard_rows))
+        if num_documents == 0 or len(valid) != expected:
+            return None
+        return EmbeddingShards([valid[index] for index in range(expected)])
+
+    def store_shard(self, key: str, index: int, embeddings: np.ndarray, metadata: dict[str, Any],
+                    storage: str = "float32") -> ShardFile:
+        """Write shard ``index`` (atomically), then record it in the manifest (atomically)."""
+        folder = self.path(key)
+        path = folder / f"shard-{index:05d}.npy"
         with atomic_write(path, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(embeddings, dtype=np.float32), allow_pickle=False)
-        record = {**metadata, "shape": list(embeddings.shape), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        with atomic_write(path.with_suffix(".json")) as handle:
-            json.dump(record, handle, indent=2)
-        return path
+            np.save(handle, np.ascontiguousarray(embeddings, dtype=storage), allow_pickle=False)
+        manifest = self._manifest(key)
+        if manifest.get("documents") != metadata.get("documents") or manifest.get("shard_rows") != metadata.get(
+                "shard_rows"):
+            manifest = {**metadata, "storage": storage, "shards": {}}
+        manifest["shards"][str(index)] = {"rows": len(embeddings), "crc32": file_crc32(path)}
+        manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with atomic_write(folder / "manifest.json") as handle:
+            json.dump(manifest, handle, indent=2)
+        return ShardFile.open(path)
+
+    def store(self, key: str, embeddings: np.ndarray, metadata: dict[str, Any], *, storage: str = "float32",
+              shard_rows: int = SHARD_ROWS) -> EmbeddingShards:
+        """Store a whole corpus's embeddings (as shards); return them as read back from disk."""
+        metadata = {**metadata, "documents": len(embeddings), "shard_rows": shard_rows}
+        return EmbeddingShards([self.store_shard(key, index, embeddings[start:stop], metadata, storage)
+                                for index, (start, stop) in enumerate(shard_ranges(len(embeddings), shard_rows))])

@@ -13,8 +13,18 @@ from bixse.collections import Document, Run
 from bixse.errors import InputError
 from bixse.retrieval import encoding
 from bixse.retrieval.base import Retriever, check_queries, run_from_topk
-from bixse.retrieval.cache import EmbeddingCache, corpus_fingerprint, corpus_texts, model_fingerprint
+from bixse.progress import progress_bar
+from bixse.retrieval.cache import (
+    SHARD_ROWS,
+    STORAGE_DTYPES,
+    EmbeddingCache,
+    corpus_fingerprint,
+    corpus_texts,
+    model_fingerprint,
+    shard_ranges,
+)
 from bixse.retrieval.exact import exact_search
+from bixse.retrieval.shards import EmbeddingShards
 from bixse.retrieval.faiss_index import INDEX_KINDS, build_faiss_index, faiss_search, import_faiss
 
 if TYPE_CHECKING:
@@ -60,6 +70,9 @@ class DenseRetriever(Retriever):
         precision: ``auto`` (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), ``fp32``, ``bf16`` or ``fp16``.
         batch_size: texts per forward pass.
         device: where to load a named model (default: sentence-transformers' choice).
+        storage: ``float32`` or ``float16`` for the corpus embeddings on disk (half the disk and
+            reads; scores are computed in float32 either way).
+        shard_rows: documents per embedding shard (what one encoding step holds in memory).
         label: the name shown in tables (default: the model name, or a folder's name).
 
     >>> from bixse.collections import load
@@ -83,10 +96,17 @@ class DenseRetriever(Retriever):
         ef_construction: int = 200,
         ef_search: int = 128,
         label: str | None = None,
+        storage: str = "float32",
+        shard_rows: int = SHARD_ROWS,
     ) -> None:
         from bixse.models import load_sentence_transformer
 
         check_dense_options(search, precision)
+        if storage not in STORAGE_DTYPES:
+            raise InputError(f"unknown embedding storage '{storage}' (expected one of {', '.join(STORAGE_DTYPES)})",
+                             field="storage")
+        if shard_rows <= 0:
+            raise InputError(f"shard_rows must be positive, got {shard_rows}", field="shard_rows")
         if not corpus:
             raise InputError("cannot index an empty corpus", field="corpus")
         by_name = isinstance(model, (str, Path))
@@ -96,38 +116,49 @@ class DenseRetriever(Retriever):
         self.similarity = self.model.similarity_fn_name or "cosine"
         self.search_method = search
         self.batch_size = batch_size
+        self.storage = storage
+        self.shard_rows = shard_rows
         self.show_progress = show_progress
         self.cache = EmbeddingCache(cache_dir) if (by_name if cache is None else cache) else None
         self.hnsw = {"hnsw_m": hnsw_m, "ef_construction": ef_construction}
         self.ef_search = ef_search
         self.doc_ids, self._texts = corpus_texts(corpus)
-        self._document_embeddings: np.ndarray | None = None
+        self._document_embeddings: EmbeddingShards | None = None
         self._index: Any = None
         self.cache_hit: bool | None = None
 
     @property
-    def document_embeddings(self) -> np.ndarray:
-        """Corpus embeddings (float32, corpus order): from the cache, or encoded now and cached."""
+    def document_embeddings(self) -> EmbeddingShards:
+        """Corpus embeddings (corpus order) as shards: from the cache (files, read a block at a
+        time), or encoded now, shard by shard, each cached as soon as it is done."""
         if self._document_embeddings is None:
             self._document_embeddings = self._load_or_encode()
         return self._document_embeddings
 
-    def _load_or_encode(self) -> np.ndarray:
+    def _load_or_encode(self) -> EmbeddingShards:
+        ranges = shard_ranges(len(self.doc_ids), self.shard_rows)
+        shards: dict[int, Any] = {}
         key = None
         if self.cache is not None:
             corpus_digest = corpus_fingerprint(self.doc_ids, self._texts)
-            key = self.cache.key(model_fingerprint(self.model), corpus_digest, self.precision)
-            cached = self.cache.load(key, len(self.doc_ids))
-            self.cache_hit = cached is not None
-            if cached is not None:
-                return cached
-        embeddings = encoding.encode_texts(self.model, self._texts, kind="document", batch_size=self.batch_size,
-                                           precision=self.precision, show_progress=self.show_progress,
-                                           description=f"encoding corpus ({self.name})")
-        if self.cache is not None and key is not None:
-            self.cache.store(key, embeddings, {"model": self.name, "precision": self.precision,
-                                               "documents": len(self.doc_ids)})
-        return embeddings
+            key = self.cache.key(model_fingerprint(self.model), corpus_digest, self.precision, self.storage)
+            shards = self.cache.valid_shards(key, len(self.doc_ids), self.shard_rows)
+            self.cache_hit = len(shards) == len(ranges)
+        missing = [index for index in range(len(ranges)) if index not in shards]
+        total = sum(ranges[i][1] - ranges[i][0] for i in missing)
+        metadata = {"model": self.name, "precision": self.precision, "documents": len(self.doc_ids),
+                    "shard_rows": self.shard_rows}
+        with progress_bar(total, f"encoding corpus ({self.name})", self.show_progress) as advance:
+            for index in missing:
+                start, stop = ranges[index]
+                vectors = encoding.encode_texts(self.model, self._texts[start:stop], kind="document",
+                                                batch_size=self.batch_size, precision=self.precision,
+                                                advance=advance)
+                if self.cache is not None and key is not None:
+                    shards[index] = self.cache.store_shard(key, index, vectors, metadata, self.storage)
+                else:
+                    shards[index] = vectors.astype(self.storage, copy=False)
+        return EmbeddingShards([shards[index] for index in range(len(ranges))])
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return encoding.encode_texts(self.model, texts, kind="query", batch_size=self.batch_size,

@@ -18,7 +18,7 @@ sentence-transformers. What this module adds around them:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Literal
 
@@ -72,15 +72,25 @@ def autocast_context(precision: str, device: torch.device | str):
     return nullcontext()
 
 
-def token_lengths(model: SentenceTransformer, texts: Sequence[str]) -> np.ndarray:
-    """Number of tokens each text will have after truncation (characters when no tokenizer)."""
+# Texts tokenized per call of the length pre-pass: a fast tokenizer's encodings hold about 200
+# bytes a token until the call returns, so a whole corpus at once would need ~129 GiB at MS MARCO.
+LENGTH_CHUNK = 10_000
+
+
+def token_lengths(model: SentenceTransformer, texts: Sequence[str], chunk: int = LENGTH_CHUNK) -> np.ndarray:
+    """Number of tokens each text will have after truncation (characters when no tokenizer),
+    tokenized ``chunk`` texts at a time so memory is bounded by the chunk, not the corpus."""
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None or not callable(tokenizer):
         return np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
     max_length = model.max_seq_length or None
-    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=max_length is not None,
-                        max_length=max_length, return_attention_mask=False, return_token_type_ids=False)
-    return np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(texts))
+    lengths = np.empty(len(texts), dtype=np.int64)
+    for start in range(0, len(texts), chunk):
+        part = [texts[i] for i in range(start, min(start + chunk, len(texts)))]
+        encoded = tokenizer(part, add_special_tokens=True, truncation=max_length is not None,
+                            max_length=max_length, return_attention_mask=False, return_token_type_ids=False)
+        lengths[start:start + len(part)] = [len(ids) for ids in encoded["input_ids"]]
+    return lengths
 
 
 def encode_texts(
@@ -92,11 +102,13 @@ def encode_texts(
     precision: Precision | str = "auto",
     show_progress: bool | None = None,
     description: str | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Embed ``texts``; return a float32 array of shape ``(len(texts), dim)`` in input order.
 
     Embeddings are returned as the model outputs them (normalised only if the model has a
-    ``Normalize`` module); similarity functions normalise where they need to.
+    ``Normalize`` module); similarity functions normalise where they need to. ``advance``: a
+    progress callback (texts done) of a bar the caller holds, instead of a bar of this call's own.
     """
     if batch_size <= 0:
         raise InputError(f"batch size must be positive, got {batch_size}", field="batch_size")
@@ -107,7 +119,9 @@ def encode_texts(
         return np.zeros((0, dimension or 0), dtype=np.float32)
     order = np.argsort(-token_lengths(model, texts), kind="stable")
     output: np.ndarray | None = None
-    with progress_bar(len(texts), description or f"encoding {kind}s", show_progress) as advance:
+    own_bar = progress_bar(len(texts), description or f"encoding {kind}s", show_progress if advance is None else False)
+    with own_bar as own_advance:
+        advance = advance or own_advance
         for start in range(0, len(texts), batch_size):
             batch_positions = order[start:start + batch_size]
             batch = [texts[i] for i in batch_positions]

@@ -1,8 +1,16 @@
 """Exact (brute-force) top-k search with bounded memory.
 
-Scores are computed one block of ``query_chunk x doc_chunk`` at a time and each block's top-k
-is merged into a running top-k per query, so peak memory is one block (32 MB at the defaults)
-whatever the corpus size, instead of the full ``num_queries x num_docs`` score matrix.
+The corpus is scanned once, a block of ``doc_chunk`` rows at a time (from memory or read from
+its shard files, see ``bixse.retrieval.shards``), and every query block is scored against it
+and merged into a running top-k per query. Peak memory is one document block plus one
+``query_chunk x doc_chunk`` score block (32 MB at the defaults) plus the queries' top-k,
+whatever the corpus size: no normalised copy of the corpus (cosine normalises each block as it
+is read) and no full score matrix.
+
+Speed: after the first block, each query's k-th best score is a threshold that almost every
+new score fails, so instead of a top-k over every block, only the scores above it (found with
+one comparison pass) are merged. At 1M x 384, 10k queries, top-100 this is what puts it at or
+above FAISS IndexFlatIP on the same arrays (bench/scale.py).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import numpy as np
 import torch
 
 from bixse.errors import InputError
+from bixse.retrieval.shards import EmbeddingShards, as_shards
 
 Similarity = Literal["cosine", "dot", "euclidean", "manhattan"]
 SIMILARITIES: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
@@ -32,19 +41,19 @@ def _block_scores(queries: torch.Tensor, documents: torch.Tensor, similarity: st
 
 def exact_search(
     query_embeddings: np.ndarray | torch.Tensor,
-    document_embeddings: np.ndarray | torch.Tensor,
+    document_embeddings: np.ndarray | torch.Tensor | EmbeddingShards,
     top_k: int = 100,
     similarity: Similarity | str = "cosine",
     *,
-    query_chunk: int = 256,
-    doc_chunk: int = 32_768,
+    query_chunk: int = 1024,
+    doc_chunk: int = 8192,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k documents for each query: ``(scores, indices)``, both ``(num_queries, k)``,
     best first, with ``k = min(top_k, num_documents)``.
 
     ``similarity`` follows sentence-transformers' ``similarity_fn_name``: ``cosine`` (both
     sides L2-normalised, then dot product), ``dot``, ``euclidean`` and ``manhattan`` (scores
-    are negative distances).
+    are negative distances). ``document_embeddings`` may be ``EmbeddingShards`` on disk.
     """
     if similarity not in SIMILARITIES:
         raise InputError(f"unknown similarity '{similarity}' (expected one of {', '.join(SIMILARITIES)})",
@@ -52,33 +61,63 @@ def exact_search(
     if top_k <= 0:
         raise InputError(f"top_k must be positive, got {top_k}", field="top_k")
     queries = _as_tensor(query_embeddings)
-    documents = _as_tensor(document_embeddings)
-    if queries.ndim != 2 or documents.ndim != 2 or queries.shape[1] != documents.shape[1]:
+    documents = as_shards(document_embeddings)
+    if queries.ndim != 2 or queries.shape[1] != documents.dim:
         raise InputError(f"embedding shapes do not match: queries {tuple(queries.shape)}, "
-                         f"documents {tuple(documents.shape)}", field="embeddings")
+                         f"documents {documents.shape}", field="embeddings")
     if similarity == "cosine":
         queries = torch.nn.functional.normalize(queries, dim=1)
-        documents = torch.nn.functional.normalize(documents, dim=1)
-    num_queries, num_documents = queries.shape[0], documents.shape[0]
-    k = min(top_k, num_documents)
-    all_scores = np.empty((num_queries, k), dtype=np.float32)
-    all_indices = np.empty((num_queries, k), dtype=np.int64)
+    num_queries, k = queries.shape[0], min(top_k, documents.rows)
+    best_scores = torch.full((num_queries, k), -torch.inf)
+    best_indices = torch.full((num_queries, k), -1, dtype=torch.int64)
     with torch.inference_mode():
-        for q_start in range(0, num_queries, query_chunk):
-            query_block = queries[q_start:q_start + query_chunk]
-            best_scores = best_indices = None
-            for d_start in range(0, num_documents, doc_chunk):
-                scores = _block_scores(query_block, documents[d_start:d_start + doc_chunk], similarity)
-                block_scores, block_indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-                block_indices += d_start
-                if best_scores is None:
-                    best_scores, best_indices = block_scores, block_indices
-                    continue
-                merged_scores = torch.cat([best_scores, block_scores], dim=1)
-                merged_indices = torch.cat([best_indices, block_indices], dim=1)
-                best_scores, positions = torch.topk(merged_scores, min(k, merged_scores.shape[1]), dim=1)
-                best_indices = torch.gather(merged_indices, 1, positions)
-            assert best_scores is not None and best_indices is not None
-            all_scores[q_start:q_start + len(query_block)] = best_scores.numpy()
-            all_indices[q_start:q_start + len(query_block)] = best_indices.numpy()
-    return all_scores, all_indices
+        for first_row, block in documents.blocks(doc_chunk):
+            block = torch.from_numpy(block)
+            if similarity == "cosine":
+                block = torch.nn.functional.normalize(block, dim=1)
+            for q_start in range(0, num_queries, query_chunk):
+                rows = slice(q_start, q_start + query_chunk)
+                scores = _block_scores(queries[rows], block, similarity)
+                _merge_top_k(best_scores[rows], best_indices[rows], scores, first_row)
+        best_scores, order = torch.sort(best_scores, dim=1, descending=True, stable=True)
+        best_indices = torch.gather(best_indices, 1, order)
+    return best_scores.numpy(), best_indices.numpy()
+
+
+def _merge_top_k(best_scores: torch.Tensor, best_indices: torch.Tensor, scores: torch.Tensor,
+                 first_row: int) -> None:
+    """Merge a block's scores (columns = documents from ``first_row``) into the running top-k, in place."""
+    threshold = best_scores.min(dim=1).values
+    candidates = None
+    if not torch.isinf(threshold).any():
+        candidates = _above(scores, threshold, first_row, best_scores.shape[1])
+        if candidates is not None and candidates[0].shape[1] == 0:
+            return
+    if candidates is None:  # the first blocks, or too many scores pass: a plain top-k
+        block_scores, block_indices = torch.topk(scores, min(best_scores.shape[1], scores.shape[1]), dim=1,
+                                                 sorted=False)
+        candidates = (block_scores, block_indices + first_row)
+    merged_scores = torch.cat([best_scores, candidates[0]], dim=1)
+    merged_indices = torch.cat([best_indices, candidates[1]], dim=1)
+    top_scores, positions = torch.topk(merged_scores, best_scores.shape[1], dim=1, sorted=False)
+    best_scores.copy_(top_scores)
+    best_indices.copy_(torch.gather(merged_indices, 1, positions))
+
+
+def _above(scores: torch.Tensor, threshold: torch.Tensor, first_row: int,
+           k: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The scores above each row's threshold, packed left into ``(rows, most passing)`` (padded
+    with -inf), with their document indices; None when more than ``k`` pass in some row (a
+    top-k is cheaper then)."""
+    passing = scores > threshold[:, None]
+    counts = passing.sum(dim=1)
+    width = int(counts.max())
+    if width > k:
+        return None
+    rows, columns = passing.nonzero(as_tuple=True)
+    slot = torch.arange(len(rows)) - (torch.cumsum(counts, 0) - counts)[rows]
+    packed_scores = torch.full((scores.shape[0], width), -torch.inf)
+    packed_indices = torch.full((scores.shape[0], width), -1, dtype=torch.int64)
+    packed_scores[rows, slot] = scores[rows, columns]
+    packed_indices[rows, slot] = columns + first_row
+    return packed_scores, packed_indices

@@ -12,8 +12,10 @@ from typing import Any, Literal
 import numpy as np
 
 from bixse.errors import InputError
+from bixse.retrieval.shards import EmbeddingShards, as_shards
 
 IndexKind = Literal["flat", "hnsw"]
+ADD_BLOCK_ROWS = 65_536
 INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw")
 
 
@@ -34,7 +36,7 @@ def _prepare(embeddings: np.ndarray, similarity: str) -> np.ndarray:
 
 
 def build_faiss_index(
-    document_embeddings: np.ndarray,
+    document_embeddings: np.ndarray | EmbeddingShards,
     kind: IndexKind | str = "flat",
     similarity: str = "cosine",
     *,
@@ -45,6 +47,8 @@ def build_faiss_index(
 
     ``cosine`` and ``dot`` use inner product (cosine on L2-normalised vectors); ``euclidean``
     uses L2. ``hnsw_m`` is the graph degree, ``ef_construction`` the build-time beam width.
+    The vectors are added a block at a time (normalised per block for cosine), so building holds
+    the index's own copy plus one block: never a second copy of the corpus.
     """
     if kind not in INDEX_KINDS:
         raise InputError(f"unknown FAISS index '{kind}' (expected one of {', '.join(INDEX_KINDS)})", field="faiss")
@@ -52,15 +56,15 @@ def build_faiss_index(
         raise InputError(f"FAISS indexes support cosine, dot and euclidean similarity, not '{similarity}'",
                          field="similarity")
     faiss = import_faiss()
-    vectors = _prepare(document_embeddings, similarity)
+    shards = as_shards(document_embeddings)
     metric = faiss.METRIC_L2 if similarity == "euclidean" else faiss.METRIC_INNER_PRODUCT
-    dimension = vectors.shape[1]
     if kind == "flat":
-        index = faiss.IndexFlat(dimension, metric)
+        index = faiss.IndexFlat(shards.dim, metric)
     else:
-        index = faiss.IndexHNSWFlat(dimension, hnsw_m, metric)
+        index = faiss.IndexHNSWFlat(shards.dim, hnsw_m, metric)
         index.hnsw.efConstruction = ef_construction
-    index.add(vectors)
+    for _, block in shards.blocks(ADD_BLOCK_ROWS):
+        index.add(_prepare(block, similarity))
     return index
 
 
