@@ -15,6 +15,11 @@ another run skips them for now and comes back to them at its end, by which time 
 A claim is a hint, never a lock: a killed run's claims only move its last batch to the end of
 the next run.
 
+Batches are read and written in bulk, for MS MARCO's millions of labels: ``get_many`` and
+``claim`` ask SQLite one query per 1,000 keys (a ``VALUES`` list joined to the primary key), and
+``put_many`` is one ``executemany`` insert; it also drops, in the same transaction, the claims on
+its keys that this handle made or found (another run's, which a killed run leaves behind).
+
 ``merge_caches`` joins the caches of one judging run's shards (``bixse judge --shard i/n``)
 into one, with no label lost or duplicated, and reports conflicting judgements of a key.
 """
@@ -26,9 +31,10 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +74,9 @@ class LabelCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self.owner = uuid.uuid4().hex  # whose claims are whose, when several runs share the file
+        # Keys claimed (or seen claimed by another run) and not stored yet, by (judge, prompt).
+        self._pending: dict[tuple[str, str], set[TextKey]] = {}
+        self._claimed_any = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             mode, stored = self._open()
@@ -108,8 +117,9 @@ class LabelCache:
 
     def close(self) -> None:
         try:
-            with self._transaction() as connection:
-                connection.execute("DELETE FROM claims WHERE owner=?", (self.owner,))
+            if self._claimed_any:  # the owner is this handle's own: no claim is its otherwise
+                with self._transaction() as connection:
+                    connection.execute("DELETE FROM claims WHERE owner=?", (self.owner,))
         except sqlite3.Error:
             pass  # a claim left behind is only a hint: its pairs move to the end of a later run
         finally:
@@ -132,52 +142,69 @@ class LabelCache:
                                (judge.identity, judge.prompt_version, json.dumps(judge.describe())))
 
     def get_many(self, judge: Judge, keys: Iterable[TextKey]) -> dict[TextKey, Judgement]:
-        """The cached judgements among ``keys`` for this judge and prompt."""
-        found = {}
-        query = ("SELECT score, distribution, extras FROM labels WHERE judge=? AND prompt_version=? "
-                 "AND query_sha256=? AND doc_sha256=?")
-        for key in keys:
-            row = self._connection.execute(query, (judge.identity, judge.prompt_version, *key)).fetchone()
-            if row is not None:
-                found[key] = _judgement_from_row(row)
-        return found
+        """The cached judgements among ``keys`` for this judge and prompt (one query per chunk of keys)."""
+        return self._select(self._connection, "labels", judge, list(keys), _judgements)
 
     def claim(self, judge: Judge, keys: Sequence[TextKey]) -> tuple[dict[TextKey, Judgement], list[TextKey]]:
         """Just before judging ``keys``: (their labels stored since they were looked up, the keys
         another run has claimed), in one transaction that claims the rest for this handle."""
-        stored: dict[TextKey, Judgement] = {}
-        taken: list[TextKey] = []
-        where = "WHERE judge=? AND prompt_version=? AND query_sha256=? AND doc_sha256=?"
+        keys = list(keys)
+        judge_key = (judge.identity, judge.prompt_version)
+        self._claimed_any = True
         with self._transaction() as connection:
-            for key in keys:
-                values = (judge.identity, judge.prompt_version, *key)
-                row = connection.execute(f"SELECT score, distribution, extras FROM labels {where}", values).fetchone()
-                if row is not None:
-                    stored[key] = _judgement_from_row(row)
-                    continue
-                owner = connection.execute(f"SELECT owner FROM claims {where}", values).fetchone()
-                if owner is not None and owner[0] != self.owner:
-                    taken.append(key)
-                    continue
-                connection.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", (*values, self.owner))
+            stored = self._select(connection, "labels", judge, keys, _judgements)
+            rest = [key for key in keys if key not in stored]
+            owners = self._select(connection, "claims", judge, rest, _owners)
+            taken = [key for key in rest if owners.get(key, self.owner) != self.owner]
+            free = [key for key in dict.fromkeys(rest) if key not in owners]  # this handle's stay as they are
+            connection.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                                   [(*judge_key, *key, self.owner) for key in free])
+        # When ``put_many`` stores these keys, their claims go: this handle's, and the other run's
+        # on those it took (that run may have been killed: its claims would stay behind).
+        self._pending.setdefault(judge_key, set()).update(rest)
         return stored, taken
 
+    def _select(self, connection: sqlite3.Connection, table: str, judge: Judge, keys: list[TextKey],
+                convert: Callable[[list[tuple[Any, ...]]], dict[TextKey, Any]]) -> dict[TextKey, Any]:
+        """``convert`` of the rows of ``table`` (labels or claims) among ``keys`` for this judge, read
+        by a ``WITH k(q, d) AS (VALUES ...)`` list of up to ``_CHUNK`` keys joined to the primary key."""
+        found: dict[TextKey, Any] = {}
+        judge_key = (judge.identity, judge.prompt_version)
+        # 2 variables a key and 2 for the judge, under SQLite's variable limit (999 before SQLite
+        # 3.32, and assumed where Python (< 3.11) cannot ask).
+        getlimit = getattr(connection, "getlimit", None)
+        limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit is not None else 999
+        size = max(1, min(_CHUNK, (limit - 2) // 2))
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
+            parameters = [text for key in chunk for text in key]
+            parameters += judge_key
+            found.update(convert(connection.execute(_select_sql(table, len(chunk)), parameters).fetchall()))
+        return found
+
     def put_many(self, judge: Judge, items: Sequence[tuple[TextKey, Judgement]]) -> int:
-        """Store ``items`` in one committed transaction; return how many rows were new."""
+        """Store ``items`` in one committed transaction; return how many rows were new. The claims
+        this handle holds on them (see ``claim``) go in the same transaction."""
         if not items:
             return 0
         now = time.time()
-        rows = [(judge.identity, judge.prompt_version, query_sha, doc_sha, judgement.score,
-                 json.dumps(dict(judgement.distribution)) if judgement.distribution is not None else None,
-                 json.dumps(dict(judgement.extras)) if judgement.extras else None, now)
+        identity, prompt_version = judge_key = (judge.identity, judge.prompt_version)
+        rows = [(identity, prompt_version, query_sha, doc_sha, judgement.score,
+                 None if judgement.distribution is None else json.dumps(_plain(judgement.distribution)),
+                 json.dumps(_plain(judgement.extras)) if judgement.extras else None, now)
                 for (query_sha, doc_sha), judgement in items]
+        pending = self._pending.get(judge_key)
+        released = [row[:4] for row in rows if (row[2], row[3]) in pending] if pending else []
         with self._transaction() as connection:
             before = connection.total_changes
             connection.executemany("INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             added = connection.total_changes - before
-            connection.executemany("DELETE FROM claims WHERE judge=? AND prompt_version=? AND query_sha256=? "
-                                   "AND doc_sha256=?", [row[:4] for row in rows])
-            return added
+            if released:
+                connection.executemany("DELETE FROM claims WHERE judge=? AND prompt_version=? AND query_sha256=? "
+                                       "AND doc_sha256=?", released)
+        if pending:
+            pending.difference_update(row[2:4] for row in released)
+        return added
 
     def count(self, judge: Judge | None = None) -> int:
         if judge is None:
@@ -227,6 +254,30 @@ def _judgement_from_row(row: tuple[float, str | None, str | None]) -> Judgement:
     score, distribution, extras = row
     return Judgement(score=score, distribution=json.loads(distribution) if distribution else None,
                      extras=json.loads(extras) if extras else {})
+
+
+_CHUNK = 1000  # keys per lookup query; fewer cost more queries, more a slower plan
+
+
+@lru_cache(maxsize=8)
+def _select_sql(table: str, count: int) -> str:
+    columns = "score, distribution, extras" if table == "labels" else "owner"
+    return (f"WITH k(q, d) AS (VALUES {','.join(['(?,?)'] * count)}) SELECT t.query_sha256, t.doc_sha256, "
+            f"{columns} FROM k CROSS JOIN {table} t ON t.judge=? AND t.prompt_version=? AND t.query_sha256=k.q "
+            "AND t.doc_sha256=k.d")
+
+
+def _owners(rows: list[tuple[Any, ...]]) -> dict[TextKey, str]:
+    return {(query_sha, doc_sha): owner for query_sha, doc_sha, owner in rows}
+
+
+def _judgements(rows: list[tuple[Any, ...]]) -> dict[TextKey, Judgement]:
+    """Judgements of (query sha, doc sha, score, distribution, extras) rows."""
+    return {(row[0], row[1]): _judgement_from_row(row[2:]) for row in rows}
+
+
+def _plain(mapping: Any) -> Any:
+    return mapping if type(mapping) is dict else dict(mapping)
 
 
 # (judge identity, prompt version): whose labels a cache holds.
