@@ -13,10 +13,11 @@ from bixse.retrieval.dense import SEARCH_METHODS, DenseRetriever
 from bixse.retrieval.encoding import PRECISIONS, encode_texts, resolve_precision
 from bixse.retrieval.exact import SIMILARITIES, exact_search
 from bixse.retrieval.factory import get_retriever
+from bixse.retrieval.shards import EmbeddingShards
 from bixse.retrieval.faiss_index import build_faiss_index, faiss_search
 
 __all__ = [
-    "BM25Retriever", "DenseRetriever", "EmbeddingCache", "PRECISIONS", "Retriever", "SEARCH_METHODS",
+    "BM25Retriever", "DenseRetriever", "EmbeddingCache", "EmbeddingShards", "PRECISIONS", "Retriever", "SEARCH_METHODS",
     "SIMILARITIES", "build_faiss_index", "corpus_fingerprint", "default_cache_dir", "encode_texts",
     "exact_search", "faiss_search", "get_retriever", "model_fingerprint", "resolve_precision", "run_from_topk",
 ]
