@@ -82,13 +82,12 @@ class BM25Retriever(Retriever):
         self.show_progress = should_show(show_progress)
         self.doc_ids, texts = corpus_texts(corpus)
         self.threads = threads or os.cpu_count() or 1
-        self.backend = "numpy"
         self.tokenizer = bm25s.tokenization.Tokenizer(stemmer=_stemmer(stemmer), stopwords=stopwords or None)
         folder = None
         if cache:
             root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
             folder = root / "bm25" / bm25_index.index_key(self.doc_ids, texts, self.parameters)
-        self.index = bm25_index.load_index(folder, self.tokenizer, self.backend) if folder is not None else None
+        self.index = bm25_index.load_index(folder, self.tokenizer) if folder is not None else None
         self.cache_hit = self.index is not None if folder is not None else None
         if self.index is None:
             self.index = self._build(texts)
@@ -99,8 +98,7 @@ class BM25Retriever(Retriever):
     def _build(self, texts: list[str]) -> Any:
         import bm25s
 
-        index = bm25s.BM25(k1=self.parameters["k1"], b=self.parameters["b"], method=self.parameters["method"],
-                           backend=self.backend)
+        index = bm25s.BM25(k1=self.parameters["k1"], b=self.parameters["b"], method=self.parameters["method"])
         if index.method != "lucene":  # the chunked build scores as Lucene does; others index the bm25s way
             index.index(self.tokenizer.tokenize(texts, return_as="tuple", show_progress=self.show_progress),
                         show_progress=self.show_progress)

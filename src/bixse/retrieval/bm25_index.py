@@ -115,9 +115,9 @@ def save_index(folder: Path, model: Any, tokenizer: Any) -> None:
     staging.rename(folder)
 
 
-def load_index(folder: Path, tokenizer: Any, backend: str) -> Any | None:
+def load_index(folder: Path, tokenizer: Any) -> Any | None:
     """The saved index, memory-mapped, with the tokenizer's vocabulary loaded; None when it is
-    absent, incomplete or unreadable."""
+    absent, incomplete or unreadable. (Each search picks its backend.)"""
     import bm25s
 
     try:
@@ -130,5 +130,4 @@ def load_index(folder: Path, tokenizer: Any, backend: str) -> Any | None:
         return None
     if model.scores["num_docs"] != marker["documents"] or len(model.scores["data"]) != model.scores["indptr"][-1]:
         return None
-    model.backend = backend
     return model
