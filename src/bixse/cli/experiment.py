@@ -46,10 +46,17 @@ product of its axes (every axis is a list):
         seed: [0, 1, 2]
         batch_size: [32]              # optional axes: batch_size, max_steps
         evaluation: [cranfield:test]  # optional: this grid's own evaluation collections
+    claims:                           # optional: what the report tests, one plain sentence each
+      - claim: BiXSE beats InfoNCE under label noise
+        arm: {loss: bixse, labels: human, transform: {flip: 0.1}}
+        against: {loss: infonce}      # the arm's other fields unless named
+        paper: "68.5 vs 64.6"         # optional: the figures the claim comes from
 
 Transforms: flip p (y -> 1 - y with probability p, the same pairs flipped for every loss at a seed),
 cutoff c (pairs below c dropped; the kept pairs are the positives of contrastive losses), binarize t
-(y -> 1 if y >= t else 0)."""
+(y -> 1 if y >= t else 0). A claim holds when arm - against is positive and significant (bootstrap
+and randomisation tests, Holm across the claims); it does not hold at this scale when significantly
+negative or when its 95% interval excludes a gain of min_effect (default 0.01); else inconclusive."""
 
 
 @experiment_app.command("run", help="Run the cells of CONFIG that have not finished, then write the report.\n\n"
@@ -119,3 +126,21 @@ def report_command(
     if not (folder / "experiment.yaml").is_file():
         raise InputError("not an experiment folder (no experiment.yaml)", path=folder)
     console.print(f"report: {write_experiment_report(folder)}", highlight=False)
+
+
+@experiment_app.command("publish", help="Re-make DIR's report, copy it and every finished cell's records (cell.json, "
+                        "result.json with per-query scores, train-config.yaml) to --to, and refresh the results "
+                        "section of --readme (between <!-- experiment:start --> and <!-- experiment:end -->).\n\n"
+                        "[bold]bixse experiment publish runs/paper-ablations --to docs/experiments/paper-ablations "
+                        "--readme README.md[/bold]")
+def publish_command(
+    folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
+    to: Annotated[Path, typer.Option("--to", help="Folder to publish into (kept in the repository; models and "
+                                     "embeddings are not copied).")],
+    readme: Annotated[Optional[Path], typer.Option(help="A markdown file whose marked section gets the tables, "
+                                                   "figures and one sentence per claim.")] = None,
+) -> None:
+    from bixse.experiment import publish_experiment
+
+    cells = publish_experiment(folder, to, readme)
+    console.print(f"published {cells} cell(s) to {to}" + (f"; {readme} updated" if readme else ""), highlight=False)

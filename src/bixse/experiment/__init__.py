@@ -9,8 +9,9 @@ reported with intervals over queries and seeds and paired tests against a baseli
 
 from bixse.experiment.config import Cell, ExperimentConfig, config_from_mapping, load_experiment, parse_shard
 from bixse.experiment.estimate import estimate_cells
+from bixse.experiment.publish import publish_experiment
 from bixse.experiment.report import write_experiment_report
 from bixse.experiment.runner import ExperimentRun, run_experiment
 
 __all__ = ["Cell", "ExperimentConfig", "ExperimentRun", "config_from_mapping", "estimate_cells", "load_experiment",
-           "parse_shard", "run_experiment", "write_experiment_report"]
+           "parse_shard", "publish_experiment", "run_experiment", "write_experiment_report"]

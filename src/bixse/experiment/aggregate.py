@@ -70,9 +70,8 @@ def _score_summary(matrices: list[np.ndarray], seeds: list[int], n_resamples: in
             "per_seed": dict(zip(map(str, seeds), per_seed.round(6).tolist()))}
 
 
-def summarise(results: list[dict[str, Any]], baseline: str, measures: list[str],
-              n_resamples: int = 2_000) -> dict[str, Any]:
-    """Arms (scores over seeds) and comparisons with the baseline arm, per collection and pooled."""
+def group_arms(results: list[dict[str, Any]]) -> tuple[dict[str, dict[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Finished cells by arm id and seed, and each arm's fields."""
     by_arm: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     arms: dict[str, dict[str, Any]] = {}
     for result in results:
@@ -82,6 +81,13 @@ def summarise(results: list[dict[str, Any]], baseline: str, measures: list[str],
         by_arm[identity][result["seed"]] = result
         arms.setdefault(identity, {**result["arm"], "grid": result["grid"],
                                    "transform_spec": result["spec"]["transform"]})
+    return by_arm, arms
+
+
+def summarise(results: list[dict[str, Any]], baseline: str, measures: list[str],
+              n_resamples: int = 2_000) -> dict[str, Any]:
+    """Arms (scores over seeds) and comparisons with the baseline arm, per collection and pooled."""
+    by_arm, arms = group_arms(results)
     summary_arms = []
     for identity, cells in by_arm.items():
         seeds = sorted(cells)
@@ -97,6 +103,26 @@ def summarise(results: list[dict[str, Any]], baseline: str, measures: list[str],
     return {"baseline": baseline, "measures": measures, "arms": summary_arms, "comparisons": comparisons}
 
 
+def common_ground(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[str, Any]] | None
+                  ) -> tuple[list[int], list[str]]:
+    """The seeds both arms have, and the collections both were evaluated on."""
+    seeds = sorted(set(cells) & set(base_cells or {}))
+    if not seeds:
+        return [], []
+    return seeds, [t for t in cells[seeds[0]]["evaluation"] if t in base_cells[seeds[0]]["evaluation"]]
+
+
+def paired_test(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[str, Any]], seeds: list[int],
+                targets: list[str], measure: str, n_resamples: int) -> dict[str, Any]:
+    """Macro mean difference of two arms on shared seeds and collections: interval and both tests."""
+    differences = [a - b for a, b in zip(_matrices(cells, seeds, targets, measure),
+                                         _matrices(base_cells, seeds, targets, measure))]
+    return {"delta": macro_mean(differences),
+            "ci": list(two_level_bootstrap(differences, n_resamples=n_resamples)),
+            "boot_p": bootstrap_p_value(differences, n_resamples=n_resamples),
+            "rand_p": macro_randomization_test(differences)}
+
+
 def _comparisons(by_arm: dict[str, dict[int, dict[str, Any]]], arms: dict[str, dict[str, Any]], baseline: str,
                  measures: list[str], n_resamples: int) -> list[dict[str, Any]]:
     comparisons = []
@@ -106,24 +132,12 @@ def _comparisons(by_arm: dict[str, dict[int, dict[str, Any]]], arms: dict[str, d
             continue
         base_id = arm_id({**arm, "loss": baseline})
         base_cells = by_arm.get(base_id)
-        seeds = sorted(set(cells) & set(base_cells or {}))
-        if not seeds:
-            continue
-        targets = [t for t in cells[seeds[0]]["evaluation"] if t in base_cells[seeds[0]]["evaluation"]]
+        seeds, targets = common_ground(cells, base_cells)
         if not targets:
             continue
-        scopes: dict[str, Any] = {}
-        for scope in [*targets, POOLED]:
-            scope_targets = targets if scope == POOLED else [scope]
-            scopes[scope] = {}
-            for measure in measures:
-                mine = _matrices(cells, seeds, scope_targets, measure)
-                theirs = _matrices(base_cells, seeds, scope_targets, measure)
-                differences = [a - b for a, b in zip(mine, theirs)]
-                scopes[scope][measure] = {"delta": macro_mean(differences),
-                                          "ci": list(two_level_bootstrap(differences, n_resamples=n_resamples)),
-                                          "boot_p": bootstrap_p_value(differences, n_resamples=n_resamples),
-                                          "rand_p": macro_randomization_test(differences)}
+        scopes = {scope: {measure: paired_test(cells, base_cells, seeds, targets if scope == POOLED else [scope],
+                                               measure, n_resamples) for measure in measures}
+                  for scope in [*targets, POOLED]}
         comparisons.append({"arm": identity, "baseline": base_id, "loss": arm["loss"], "labels": arm["labels"],
                             "transform": arm["transform"], "seeds": seeds, "scopes": scopes})
     _holm(comparisons, measures)

@@ -19,6 +19,11 @@ a step budget) evaluated on every evaluation collection. The file is YAML::
         labels: [cranfield-human]
         transform: [none, {flip: 0.2}]
         seed: [0, 1, 2]
+    claims:                              # optional: statements the report tests, one sentence each
+      - claim: BiXSE beats InfoNCE
+        arm: {loss: bixse, labels: cranfield-human}
+        against: {loss: infonce}         # the arm's other fields unless stated
+        paper: "42.29 vs 41.32"          # optional: the figures the claim comes from
 
 Every error names the key (``grids.noise.loss[1]``) and the file, and is raised before anything
 is trained.
@@ -26,6 +31,7 @@ is trained.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -48,7 +54,9 @@ TRANSFORM_KINDS = ("flip", "cutoff", "binarize")
 CELL_OWNED_TRAINING = {"model", "data", "collection", "split", "loss", "loss_params", "seed", "batch_size",
                        "max_steps", "output_dir", "resume", "overwrite", "dev_collection", "dev_split",
                        "eval_steps", "push_to_hub", "load_best_model_at_end"}
-TOP_KEYS = {"name", "model", "training", "evaluation", "baseline", "labels", "grids"}
+TOP_KEYS = {"name", "model", "training", "evaluation", "baseline", "labels", "grids", "claims"}
+CLAIM_KEYS = {"claim", "arm", "against", "paper", "min_effect"}
+SELECTOR_KEYS = ("loss", "labels", "transform", "batch_size", "max_steps")
 EVALUATION_KEYS = {"collections", "measures", "max_seq_length", "precision", "batch_size", "references",
                    "relevance_threshold"}
 REFERENCES = ("base", "bm25")
@@ -199,6 +207,22 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """"``arm`` beats ``against``" on the pooled primary measure, tested by the report.
+
+    Each side is an arm: (loss, labels, transform, batch size, steps), as ``Cell.arm``. The claim
+    does not hold at this scale when the difference is significantly negative, or when its 95%
+    interval excludes a gain of ``min_effect`` (a difference too small to matter).
+    """
+
+    text: str
+    arm: tuple[str, str, str, int, int]
+    against: tuple[str, str, str, int, int]
+    paper: str = ""
+    min_effect: float = 0.01
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     model: str
@@ -210,6 +234,7 @@ class ExperimentConfig:
     losses: dict[str, LossEntry] = field(default_factory=dict)
     path: str | None = None
     text: str = ""   # the experiment as written (recorded beside its results)
+    claims: tuple[Claim, ...] = ()
 
     def cells(self) -> list[Cell]:
         """Every cell, seed-major (all grids' seed-0 cells first), each once across grids.
@@ -426,6 +451,54 @@ def _parse_grid(reader: _Reader, name: str, value: Any, labels: dict[str, LabelS
     return axes
 
 
+def _parse_selector(reader: _Reader, value: Any, key: str, defaults: dict[str, Any]) -> tuple[str, str, str, int, int]:
+    entry = reader.mapping(value, key, set(SELECTOR_KEYS))
+    fields = dict(defaults)
+    for name, raw in entry.items():
+        if name == "transform":
+            fields[name] = _parse_transform(reader, raw, f"{key}.transform").name
+        elif name in ("batch_size", "max_steps"):
+            fields[name] = reader.integer(raw, f"{key}.{name}", minimum=1)
+        else:
+            fields[name] = reader.text(raw, f"{key}.{name}")
+    return tuple(fields.get(name) for name in SELECTOR_KEYS)  # type: ignore[return-value]
+
+
+def _match_arm(reader: _Reader, selector: tuple[Any, ...], arms: list[tuple[str, str, str, int, int]],
+               key: str) -> tuple[str, str, str, int, int]:
+    """The one arm of the grids that agrees with every field the selector names."""
+    matches = [arm for arm in arms if all(want is None or want == have for want, have in zip(selector, arm))]
+    if len(matches) != 1:
+        named = ", ".join(f"{name}={value}" for name, value in zip(SELECTOR_KEYS, selector) if value is not None)
+        found = "no arm of the grids" if not matches else f"{len(matches)} arms (name more fields)"
+        raise reader.fail(key, f"{named} matches {found}")
+    return matches[0]
+
+
+def _parse_claims(reader: _Reader, value: Any, cells: list[Cell]) -> tuple[Claim, ...]:
+    arms = list(dict.fromkeys(cell.arm for cell in cells))
+    if not isinstance(value, list):
+        raise reader.fail("claims", "expected a list of claims (- claim: ..., arm: ..., against: ...)")
+    claims = []
+    for index, item in enumerate(value):
+        key = f"claims[{index}]"
+        entry = reader.mapping(item, key, CLAIM_KEYS)
+        for required in ("claim", "arm", "against"):
+            if required not in entry:
+                raise reader.fail(f"{key}.{required}", "missing key")
+        arm = _match_arm(reader, _parse_selector(reader, entry["arm"], f"{key}.arm", {}), arms, f"{key}.arm")
+        against = _match_arm(reader, _parse_selector(reader, entry["against"], f"{key}.against",
+                                                     dict(zip(SELECTOR_KEYS, arm))), arms, f"{key}.against")
+        if against == arm:
+            raise reader.fail(f"{key}.against", "the same arm as the claim's arm")
+        min_effect = yaml_number(entry.get("min_effect", 0.01))
+        if isinstance(min_effect, bool) or not isinstance(min_effect, (int, float)) or min_effect < 0:
+            raise reader.fail(f"{key}.min_effect", f"expected a number >= 0, got {entry.get('min_effect')!r}")
+        claims.append(Claim(reader.text(entry["claim"], f"{key}.claim"), arm, against,
+                            str(entry.get("paper", "")), float(min_effect)))
+    return tuple(claims)
+
+
 def config_from_mapping(values: Any, path: str | Path | None = None, text: str = "") -> ExperimentConfig:
     """An experiment from its parsed YAML mapping (see the module docstring)."""
     reader = _Reader(path)
@@ -449,9 +522,12 @@ def config_from_mapping(values: Any, path: str | Path | None = None, text: str =
     training.pop("batch_size", None)
     training.pop("max_steps", None)
     name = reader.text(top.get("name", Path(path).stem if path else "experiment"), "name")
-    return ExperimentConfig(name, reader.text(top.get("model", DEFAULT_MODEL), "model"), training,
-                            _parse_evaluation(reader, top["evaluation"]), baseline, labels, grids, losses,
-                            str(path) if path else None, text or yaml.safe_dump(top, sort_keys=False))
+    config = ExperimentConfig(name, reader.text(top.get("model", DEFAULT_MODEL), "model"), training,
+                              _parse_evaluation(reader, top["evaluation"]), baseline, labels, grids, losses,
+                              str(path) if path else None, text or yaml.safe_dump(top, sort_keys=False))
+    if "claims" not in top:
+        return config
+    return dataclasses.replace(config, claims=_parse_claims(reader, top["claims"], config.cells()))
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bixse.experiment.aggregate import POOLED, load_references, load_results, summarise
+from bixse.experiment.claims import evaluate_claims
 from bixse.experiment.config import ExperimentConfig, config_from_mapping, evaluation_settings
 from bixse.io import atomic_write
 
@@ -53,6 +54,7 @@ def build_summary(output_dir: Path, n_resamples: int = 2_000) -> dict[str, Any]:
         "n_resamples": n_resamples,
     })
     summary["power"] = _power(summary)
+    summary["claims"] = evaluate_claims(results, config.claims, measures[0], n_resamples)
     return summary
 
 
@@ -104,7 +106,7 @@ def _comparison_of(summary: dict[str, Any], arm: str) -> dict[str, Any] | None:
     return next((c for c in summary["comparisons"] if c["arm"] == arm), None)
 
 
-def _pooled_table(summary: dict[str, Any]) -> list[str]:
+def pooled_table(summary: dict[str, Any]) -> list[str]:
     measure = summary["primary_measure"]
     lines = [f"| arm (loss, labels, transform, batch, steps) | seeds | {measure} mean ± sd [95% CI] | "
              f"Δ vs {summary['baseline']} [95% CI] | p boot / rand (Holm) |", "|---|---:|---|---|---|"]
@@ -124,7 +126,7 @@ def _pooled_table(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _collection_table(summary: dict[str, Any]) -> list[str]:
+def collection_table(summary: dict[str, Any]) -> list[str]:
     measure = summary["primary_measure"]
     targets = list(dict.fromkeys(t for arm in summary["arms"] for t in arm["targets"]))
     lines = ["| model | " + " | ".join(targets) + " | pooled |", "|---|" + "---:|" * (len(targets) + 1),
@@ -174,8 +176,12 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
              "its collection's queries), differences averaged over seeds); Holm-corrected across all "
              "comparisons of a scope; † = both adjusted p < 0.05.", "",
              *_single_seed_caveat(summary),
-             f"## Pooled ({measure})", "", *_pooled_table(summary), "",
-             f"## Per collection ({measure}, mean over seeds)", "", *_collection_table(summary), ""]
+             f"## Pooled ({measure})", "", *pooled_table(summary), "",
+             f"## Per collection ({measure}, mean over seeds)", "", *collection_table(summary), ""]
+    if summary["claims"]:
+        lines += ["## Claims", "", "Each claim says its arm beats the other on the pooled "
+                  f"{measure}; Holm across the claims; see bixse.experiment.claims for the verdicts.", "",
+                  *[f"- {claim['sentence']}" for claim in summary["claims"]], ""]
     if summary["power"]:
         lines += ["## Power", "", "Half-width of the 95% interval of the pooled difference from the baseline "
                   "(untransformed labels):", ""]
@@ -235,17 +241,22 @@ def _curve_figure(summary: dict[str, Any], kind: str, path: Path) -> bool:
     return True
 
 
-def write_experiment_report(output_dir: str | Path, n_resamples: int = 2_000) -> Path:
-    """Write ``report/report.md``, ``report.json`` and the figures; return report.md's path."""
+def write_report(output_dir: str | Path, n_resamples: int = 2_000) -> dict[str, Any]:
+    """Write ``report/report.md``, ``report.json`` and the figures; return the summary (with its figures)."""
     output = Path(output_dir)
     summary = build_summary(output, n_resamples)
     folder = output / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    figures = [f"{kind}.png" for kind in ("flip", "cutoff", "binarize")
-               if _curve_figure(summary, kind, folder / f"{kind}.png")]
+    summary["figures"] = [f"{kind}.png" for kind in ("flip", "cutoff", "binarize")
+                          if _curve_figure(summary, kind, folder / f"{kind}.png")]
     with atomic_write(folder / "report.json") as handle:
         json.dump(summary, handle, indent=1)
-    report = folder / "report.md"
-    with atomic_write(report) as handle:
-        handle.write(render_markdown(summary, figures))
-    return report
+    with atomic_write(folder / "report.md") as handle:
+        handle.write(render_markdown(summary, summary["figures"]))
+    return summary
+
+
+def write_experiment_report(output_dir: str | Path, n_resamples: int = 2_000) -> Path:
+    """Write ``report/report.md``, ``report.json`` and the figures; return report.md's path."""
+    write_report(output_dir, n_resamples)
+    return Path(output_dir) / REPORT_DIR / "report.md"

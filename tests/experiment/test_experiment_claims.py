@@ -1,0 +1,155 @@
+"""Claims: parsed and checked against the grids, tested on made-up per-query scores whose
+differences are known, and published with the report into a docs folder and a README section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bixse.errors import InputError
+from bixse.experiment import config_from_mapping, publish_experiment
+from bixse.experiment.claims import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, NOT_RUN, evaluate_claims
+from bixse.experiment.config import evaluation_settings
+
+from toy_experiment import toy_mapping
+
+CLAIMS = [
+    {"claim": "BiXSE beats InfoNCE", "arm": {"loss": "bixse", "transform": "none"}, "against": {"loss": "infonce"},
+     "paper": "70.26 vs 67.40"},
+    {"claim": "BiXSE beats InfoNCE under flips", "arm": {"loss": "bixse", "transform": {"flip": 0.5}},
+     "against": {"loss": "infonce"}},
+    {"claim": "Flips hurt InfoNCE", "arm": {"loss": "infonce", "transform": "none"},
+     "against": {"transform": {"flip": 0.5}}},
+]
+
+
+def _config(claims=CLAIMS, **grid):
+    mapping = toy_mapping(Path("all-MiniLM-L6-v2"), **grid)
+    mapping["claims"] = claims
+    return config_from_mapping(mapping, "toy.yaml", yaml.safe_dump(mapping, sort_keys=False))
+
+
+def _results(config, offsets: dict[tuple[str, str], float], noise: float = 0.0, queries: int = 40,
+             skip: tuple[str, ...] = ()) -> list[dict]:
+    """A result per cell: base scores shared by every cell, plus the arm's offset and optional noise."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.8, size=queries)
+    results = []
+    for cell in config.cells():
+        if cell.transform.name in skip:
+            continue
+        shift = offsets.get((cell.loss.name, cell.transform.name), 0.0)
+        scores = base + shift + noise * rng.standard_normal(queries)
+        per_query = {measure: {f"q{i}": float(v) for i, v in enumerate(scores)} for measure in ("nDCG@10", "R@100")}
+        evaluation = {t.name: {"per_query": per_query, "num_queries": queries, "conventions": "test",
+                               "aggregate": {m: float(scores.mean()) for m in ("nDCG@10", "R@100")}}
+                      for t in cell.evaluation}
+        results.append({"key": cell.key, "grid": cell.grid, "spec": cell.spec(), "seed": cell.seed,
+                        "evaluation_settings": evaluation_settings(config.evaluation),
+                        "arm": dict(zip(("loss", "labels", "transform", "batch_size", "max_steps"), cell.arm)),
+                        "evaluation": evaluation, "path": f"cells/{cell.key}/result.json"})
+    return results
+
+
+def test_claims_name_their_arms_and_against_inherits_the_rest():
+    claims = _config().claims
+    assert claims[0].arm == ("bixse", "human", "none", 4, 4)
+    assert claims[0].against == ("infonce", "human", "none", 4, 4)
+    assert claims[2].against == ("infonce", "human", "flip0.5", 4, 4)
+    assert claims[0].paper == "70.26 vs 67.40" and claims[0].min_effect == 0.01
+
+
+@pytest.mark.parametrize("claim, field, message", [
+    ({"claim": "x", "arm": {"los": "bixse"}, "against": {"loss": "infonce"}}, "claims[0].arm.los", "unknown key"),
+    ({"claim": "x", "arm": {"loss": "bixse"}, "against": {"loss": "infonce"}}, "claims[0].arm", "2 arms"),
+    ({"claim": "x", "arm": {"loss": "lsepair"}, "against": {"loss": "infonce"}}, "claims[0].arm", "no arm"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}, "against": {"labels": "gpt"}},
+     "claims[0].against", "no arm"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}, "against": {}}, "claims[0].against", "same arm"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}}, "claims[0].against", "missing key"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": {"flip": 2}}, "against": {"loss": "infonce"}},
+     "claims[0].arm.transform.flip", r"in \[0, 1\]"),
+])
+def test_a_bad_claim_names_its_key(claim, field, message):
+    with pytest.raises(InputError, match=message) as error:
+        _config([claim])
+    assert error.value.field == field
+
+
+def test_claim_differences_and_verdicts_follow_the_scores():
+    config = _config()
+    # bixse +0.05 on every query (holds); under flips bixse = infonce up to small noise (a gain of 0.01
+    # excluded, no significant difference); flips cost infonce 0.03.
+    results = _results(config, {("bixse", "none"): 0.05, ("bixse", "flip0.5"): -0.03,
+                                ("infonce", "flip0.5"): -0.03}, noise=0.004)
+    records = evaluate_claims(results, config.claims, "nDCG@10", n_resamples=500)
+    assert [r["seeds"] for r in records] == [[0, 1]] * 3
+    assert records[0]["delta"] == pytest.approx(0.05, abs=0.002) and records[0]["verdict"] == HOLDS
+    assert abs(records[1]["delta"]) < 0.002 and records[1]["boot_p_holm"] > 0.05 and records[1]["ci"][1] < 0.01
+    assert records[1]["verdict"] == DOES_NOT_HOLD and "excludes a gain of 0.01" in records[1]["sentence"]
+    assert records[2]["delta"] == pytest.approx(0.03, abs=0.002) and records[2]["verdict"] == HOLDS
+    assert records[0]["contrast"] == "bixse − infonce (human, none)"
+    assert records[2]["contrast"] == "none − flip0.5 (infonce, human)"
+    for record in records:  # Holm never lowers a p-value
+        assert record["boot_p_holm"] >= record["boot_p"] and record["rand_p_holm"] >= record["rand_p"]
+
+
+def test_a_reversed_claim_does_not_hold_and_noise_is_inconclusive():
+    config = _config(CLAIMS[:1])
+    behind = evaluate_claims(_results(config, {("bixse", "none"): -0.05}), config.claims, "nDCG@10", 500)[0]
+    assert behind["verdict"] == DOES_NOT_HOLD and "significantly negative" in behind["sentence"]
+    noisy = evaluate_claims(_results(config, {("bixse", "none"): 0.01}, noise=0.2), config.claims, "nDCG@10", 500)[0]
+    assert noisy["ci"][0] < 0 < noisy["ci"][1] and noisy["verdict"] == INCONCLUSIVE
+
+
+def test_a_claim_whose_cells_have_not_run_says_so():
+    config = _config()
+    records = evaluate_claims(_results(config, {}, skip=("flip0.5",)), config.claims, "nDCG@10", 300)
+    assert [r["verdict"] for r in records[1:]] == [NOT_RUN, NOT_RUN] and "delta" not in records[1]
+    assert records[1]["sentence"].endswith("not run yet (bixse − infonce (human, flip0.5)).")
+
+
+def _experiment_folder(tmp_path: Path) -> Path:
+    config = _config()
+    output = tmp_path / "run"
+    for result in _results(config, {("bixse", "none"): 0.05}):
+        cell = output / "cells" / result["key"]
+        cell.mkdir(parents=True)
+        (cell / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "path"}))
+        (cell / "cell.json").write_text(json.dumps({"key": result["key"]}))
+        (cell / "model").mkdir()  # a leftover model is not published
+    (output / "experiment.yaml").write_text(config.text)
+    return output
+
+
+def test_publish_copies_the_records_and_rewrites_only_the_readme_section(tmp_path):
+    output = _experiment_folder(tmp_path)
+    docs = tmp_path / "docs" / "toy"
+    (docs / "cells" / "stale-cell").mkdir(parents=True)
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\nintro\n<!-- experiment:start -->\nOLD-TEXT\n<!-- experiment:end -->\nafter\n")
+    assert publish_experiment(output, docs, readme) == 8
+    published = sorted(p.name for p in (docs / "cells").iterdir())
+    assert published == sorted(p.name for p in (output / "cells").iterdir())
+    assert (docs / "experiment.yaml").read_text() == (output / "experiment.yaml").read_text()
+    assert not any((docs / "cells" / name / "model").exists() for name in published)
+    report = json.loads((docs / "report" / "report.json").read_text())
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nintro\n<!-- experiment:start -->\n### What ran so far (8 of 8 cells; seeds 0, 1)")
+    assert text.endswith("<!-- experiment:end -->\nafter\n") and "OLD-TEXT" not in text
+    assert f"- {report['claims'][0]['sentence']}" in text and "**BiXSE beats InfoNCE** (70.26 vs 67.40): holds" in text
+    assert "](docs/toy/report/flip.png)" in text
+
+
+def test_publish_into_a_readme_without_markers_writes_nothing(tmp_path):
+    output = _experiment_folder(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    with pytest.raises(InputError, match="experiment:start") as error:
+        publish_experiment(output, tmp_path / "docs", readme)
+    assert error.value.path == str(readme)
+    assert not (tmp_path / "docs").exists() and readme.read_text() == "# no markers\n"
