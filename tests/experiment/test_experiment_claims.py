@@ -131,7 +131,8 @@ def test_publish_copies_the_records_and_rewrites_only_the_readme_section(tmp_pat
     docs = tmp_path / "docs" / "toy"
     (docs / "cells" / "stale-cell").mkdir(parents=True)
     readme = tmp_path / "README.md"
-    readme.write_text("# Title\n\nintro\n<!-- experiment:start -->\nOLD-TEXT\n<!-- experiment:end -->\nafter\n")
+    readme.write_text("# Title\n\nintro names `<!-- experiment:start -->` in a line\n<!-- experiment:start -->\n"
+                      "OLD-TEXT\n<!-- experiment:end -->\nafter\n")
     assert publish_experiment(output, docs, readme) == 8
     published = sorted(p.name for p in (docs / "cells").iterdir())
     assert published == sorted(p.name for p in (output / "cells").iterdir())
@@ -139,7 +140,8 @@ def test_publish_copies_the_records_and_rewrites_only_the_readme_section(tmp_pat
     assert not any((docs / "cells" / name / "model").exists() for name in published)
     report = json.loads((docs / "report" / "report.json").read_text())
     text = readme.read_text()
-    assert text.startswith("# Title\n\nintro\n<!-- experiment:start -->\n### What ran so far (8 of 8 cells; seeds 0, 1)")
+    assert text.startswith("# Title\n\nintro names `<!-- experiment:start -->` in a line\n<!-- experiment:start -->\n"
+                           "### What ran so far (8 of 8 cells; seeds 0, 1)")
     assert text.endswith("<!-- experiment:end -->\nafter\n") and "OLD-TEXT" not in text
     assert f"- {report['claims'][0]['sentence']}" in text and "**BiXSE beats InfoNCE** (70.26 vs 67.40): holds" in text
     assert "](docs/toy/report/flip.png)" in text

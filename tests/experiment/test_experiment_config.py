@@ -102,3 +102,18 @@ def test_the_shipped_grids_parse(name, cells):
 
     config = load_experiment(Path(__file__).parents[2] / "experiments" / f"{name}.yaml")
     assert len(config.cells()) == cells and config.baseline == "infonce"
+
+
+def test_the_readme_grid_parses_with_its_claim():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Writing your own grid"):]
+    grid = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    config = config_from_mapping(yaml.safe_load(grid), "README.md")
+    assert len(config.cells()) == 4 * 3 * 3
+    assert [(c.arm, c.against) for c in config.claims] == [
+        (("bixse", "human", "flip0.1", 32, 100), ("infonce", "human", "flip0.1", 32, 100))]

@@ -19,6 +19,9 @@ from bixse.evaluation.significance import holm_correction
 from bixse.experiment.aggregate import ALPHA, arm_id, common_ground, group_arms, paired_test
 from bixse.experiment.config import SELECTOR_KEYS, Claim
 
+RULE = ("holds = the difference is positive and significant by both tests after Holm across the claims; "
+        "does not hold at this scale = significantly negative, or its 95% interval excludes a gain of the "
+        "claim's min_effect (0.01 unless stated); inconclusive = neither")
 HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, NOT_RUN = ("holds", "does not hold at this scale", "inconclusive",
                                                "not run yet")
 
@@ -93,7 +96,9 @@ def claim_sentence(record: dict[str, Any]) -> str:
         reason = ("; the difference is significantly negative" if record["delta"] < 0 and
                   record["boot_p_holm"] < ALPHA and record["rand_p_holm"] < ALPHA
                   else f"; the interval excludes a gain of {record['min_effect']:g}")
+    collections = record["collections"]
+    provisional = " Provisional: one seed, so the interval covers queries only." if seeds == 1 else ""
     return (f"{head}: {record['contrast']} = {_signed(record['delta'])} "
             f"[{_signed(record['ci'][0])}, {_signed(record['ci'][1])}] pooled {record['measure']} over "
-            f"{record['collections']} collection(s), {seeds} seed{'s' if seeds > 1 else ''} "
-            f"(Holm p {record['boot_p_holm']:.2g} boot / {record['rand_p_holm']:.2g} rand){reason}.")
+            f"{collections} collection{'s' if collections > 1 else ''}, {seeds} seed{'s' if seeds > 1 else ''} "
+            f"(Holm p {record['boot_p_holm']:.2g} boot / {record['rand_p_holm']:.2g} rand){reason}.{provisional}")

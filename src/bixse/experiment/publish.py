@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bixse.errors import InputError
+from bixse.experiment.claims import RULE
 from bixse.experiment.report import REPORT_DIR, collection_table, pooled_table, write_report
 from bixse.io import atomic_write
 
@@ -69,8 +70,8 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
     if figures:
         lines.append("")
     if summary["claims"]:
-        lines += ["The claims, one sentence each (Holm across the claims; intervals over queries, and over seeds "
-                  "where an arm has more than one):", "", *[f"- {c['sentence']}" for c in summary["claims"]], ""]
+        lines += [f"The claims, one sentence each ({RULE}; intervals over queries, and over seeds where an arm "
+                  "has more than one):", "", *[f"- {c['sentence']}" for c in summary["claims"]], ""]
     if summary["power"]:
         widths = "; ".join(f"{' · '.join(row['arm'].split(' · ')[:2])} ±{row['half_width']:.4f} ({row['seeds']} seed"
                            f"{'s' if row['seeds'] > 1 else ''})" for row in summary["power"])
@@ -80,19 +81,21 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
 
 
 def _around_section(readme: Path) -> tuple[str, str]:
-    """The README's text before its start marker and after its end marker."""
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+    """The README's text up to its start marker line and from its end marker line (markers named in
+    prose, inside a line, do not count)."""
+    lines = (readme.read_text(encoding="utf-8") if readme.is_file() else "").splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.strip() == START]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    if len(starts) != 1 or len(ends) != 1 or starts[0] > ends[0]:
         raise InputError(f"needs one {START} line followed by one {END} line", path=readme)
-    head, rest = text.split(START)
-    return head, rest.split(END)[1]
+    return "".join(lines[:starts[0]]), "".join(lines[ends[0] + 1:])
 
 
 def replace_section(readme: Path, section: str) -> None:
     """Put ``section`` between the markers of ``readme``, atomically."""
     head, tail = _around_section(readme)
     with atomic_write(readme) as handle:
-        handle.write(f"{head}{START}\n{section}{END}{tail}")
+        handle.write(f"{head}{START}\n{section}{END}\n{tail}")
 
 
 def publish_experiment(output_dir: str | Path, docs_dir: str | Path, readme: str | Path | None = None) -> int:

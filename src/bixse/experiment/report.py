@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bixse.experiment.aggregate import POOLED, load_references, load_results, summarise
-from bixse.experiment.claims import evaluate_claims
+from bixse.experiment.claims import RULE, evaluate_claims
 from bixse.experiment.config import ExperimentConfig, config_from_mapping, evaluation_settings
 from bixse.io import atomic_write
 
@@ -179,8 +179,7 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
              f"## Pooled ({measure})", "", *pooled_table(summary), "",
              f"## Per collection ({measure}, mean over seeds)", "", *collection_table(summary), ""]
     if summary["claims"]:
-        lines += ["## Claims", "", "Each claim says its arm beats the other on the pooled "
-                  f"{measure}; Holm across the claims; see bixse.experiment.claims for the verdicts.", "",
+        lines += ["## Claims", "", f"Each claim says its arm beats the other on the pooled {measure}: {RULE}.", "",
                   *[f"- {claim['sentence']}" for claim in summary["claims"]], ""]
     if summary["power"]:
         lines += ["## Power", "", "Half-width of the 95% interval of the pooled difference from the baseline "
