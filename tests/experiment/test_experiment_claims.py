@@ -73,11 +73,35 @@ def test_claims_name_their_arms_and_against_inherits_the_rest():
     ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}}, "claims[0].against", "missing key"),
     ({"claim": "x", "arm": {"loss": "bixse", "transform": {"flip": 2}}, "against": {"loss": "infonce"}},
      "claims[0].arm.transform.flip", r"in \[0, 1\]"),
+    ({"arm": {"loss": "bixse", "transform": "none"}, "against": {"loss": "infonce"}}, "claims[0].claim", "missing"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}, "against": {"loss": "infonce"},
+      "min_effect": -0.1}, "claims[0].min_effect", ">= 0"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}, "against": {"loss": "infonce"}, "paper": None},
+     "claims[0].paper", "non-empty string"),
+    ({"claim": "x", "arm": {"loss": "bixse", "transform": "none"}, "against": {"loss": "infonce"}, "papers": "y"},
+     "claims[0].papers", "unknown key"),
+    ("BiXSE wins", "claims[0]", "mapping"),
 ])
 def test_a_bad_claim_names_its_key(claim, field, message):
     with pytest.raises(InputError, match=message) as error:
         _config([claim])
     assert error.value.field == field
+
+
+def test_claims_must_be_a_list():
+    with pytest.raises(InputError, match="a list of claims") as error:
+        _config({"claim": "x"})
+    assert error.value.field == "claims"
+
+
+def test_a_claimed_arm_that_two_grids_evaluate_differently_is_refused():
+    mapping = toy_mapping(Path("all-MiniLM-L6-v2"))
+    mapping["grids"]["elsewhere"] = {"loss": ["bixse", "infonce"], "labels": ["human"], "seed": [0],
+                                     "evaluation": ["cranfield:test"]}
+    mapping["claims"] = CLAIMS[:1]
+    with pytest.raises(InputError, match="evaluated on different collections") as error:
+        config_from_mapping(mapping, "toy.yaml")
+    assert error.value.field == "claims[0].arm"
 
 
 def test_claim_differences_and_verdicts_follow_the_scores():
@@ -90,12 +114,24 @@ def test_claim_differences_and_verdicts_follow_the_scores():
     assert [r["seeds"] for r in records] == [[0, 1]] * 3
     assert records[0]["delta"] == pytest.approx(0.05, abs=0.002) and records[0]["verdict"] == HOLDS
     assert abs(records[1]["delta"]) < 0.002 and records[1]["boot_p_holm"] > 0.05 and records[1]["ci"][1] < 0.01
-    assert records[1]["verdict"] == DOES_NOT_HOLD and "excludes a gain of 0.01" in records[1]["sentence"]
+    assert records[1]["verdict"] == DOES_NOT_HOLD and "a gain of 0.01 or more is rejected" in records[1]["sentence"]
     assert records[2]["delta"] == pytest.approx(0.03, abs=0.002) and records[2]["verdict"] == HOLDS
     assert records[0]["contrast"] == "bixse − infonce (human, none)"
     assert records[2]["contrast"] == "none − flip0.5 (infonce, human)"
-    for record in records:  # Holm never lowers a p-value
-        assert record["boot_p_holm"] >= record["boot_p"] and record["rand_p_holm"] >= record["rand_p"]
+    # Holm over the three claims: the smallest p times 3, the next times 2 (never below the one before).
+    raw = sorted(r["rand_p"] for r in records)
+    adjusted = sorted(r["rand_p_holm"] for r in records)
+    assert adjusted[0] == pytest.approx(min(1, 3 * raw[0]))
+    assert adjusted[1] == pytest.approx(min(1, max(3 * raw[0], 2 * raw[1])))
+    assert all(r["family"] == 3 for r in records) and "Holm over 3 tested claims" in records[0]["sentence"]
+
+
+def test_a_significant_gain_below_min_effect_holds_with_that_said():
+    config = _config(CLAIMS[:1])
+    record = evaluate_claims(_results(config, {("bixse", "none"): 0.004}, noise=0.001), config.claims,
+                             "nDCG@10", 500)[0]
+    assert record["verdict"] == HOLDS and record["at_least_p_holm"] < 0.05
+    assert "one of 0.01 or more is rejected" in record["sentence"]
 
 
 def test_a_reversed_claim_does_not_hold_and_noise_is_inconclusive():
@@ -110,6 +146,7 @@ def test_a_claim_whose_cells_have_not_run_says_so():
     config = _config()
     records = evaluate_claims(_results(config, {}, skip=("flip0.5",)), config.claims, "nDCG@10", 300)
     assert [r["verdict"] for r in records[1:]] == [NOT_RUN, NOT_RUN] and "delta" not in records[1]
+    assert records[0]["family"] == 1 and records[0]["boot_p_holm"] == records[0]["boot_p"]
     assert records[1]["sentence"].endswith("not run yet (bixse − infonce (human, flip0.5)).")
 
 
@@ -129,7 +166,7 @@ def _experiment_folder(tmp_path: Path) -> Path:
 def test_publish_copies_the_records_and_rewrites_only_the_readme_section(tmp_path):
     output = _experiment_folder(tmp_path)
     docs = tmp_path / "docs" / "toy"
-    (docs / "cells" / "stale-cell").mkdir(parents=True)
+    (docs / "cells" / "stale-cell").mkdir(parents=True)  # published before, no longer a cell
     readme = tmp_path / "README.md"
     readme.write_text("# Title\n\nintro names `<!-- experiment:start -->` in a line\n<!-- experiment:start -->\n"
                       "OLD-TEXT\n<!-- experiment:end -->\nafter\n")
@@ -141,10 +178,30 @@ def test_publish_copies_the_records_and_rewrites_only_the_readme_section(tmp_pat
     report = json.loads((docs / "report" / "report.json").read_text())
     text = readme.read_text()
     assert text.startswith("# Title\n\nintro names `<!-- experiment:start -->` in a line\n<!-- experiment:start -->\n"
-                           "### What ran so far (8 of 8 cells; seeds 0, 1)")
+                           "### What ran so far (8 of 8 cells; seeds 0, 1; 2 seeds per arm)")
     assert text.endswith("<!-- experiment:end -->\nafter\n") and "OLD-TEXT" not in text
     assert f"- {report['claims'][0]['sentence']}" in text and "**BiXSE beats InfoNCE** (70.26 vs 67.40): holds" in text
     assert "](docs/toy/report/flip.png)" in text
+    # Publishing again changes nothing; a figure no longer drawn and a stale published cell go, a folder
+    # holding more than published records (a model) stays.
+    (docs / "report" / "cutoff.png").write_bytes(b"old figure")
+    assert not (docs / "cells" / "stale-cell").exists()
+    (docs / "cells" / "stale-cell").mkdir()
+    (docs / "cells" / "stale-cell" / "result.json").write_text("{}")
+    (docs / "cells" / "not-published" / "model").mkdir(parents=True)
+    before = {p: p.read_bytes() for p in docs.rglob("*") if p.is_file() and p.parent.name != "report"}
+    publish_experiment(output, docs, readme)
+    assert readme.read_text() == text
+    assert not (docs / "report" / "cutoff.png").exists() and not (docs / "cells" / "stale-cell").exists()
+    assert (docs / "cells" / "not-published" / "model").is_dir()
+    assert all(p.read_bytes() == content for p, content in before.items() if p.exists())
+
+
+def test_publishing_into_the_experiment_folder_is_refused(tmp_path):
+    output = _experiment_folder(tmp_path)
+    with pytest.raises(InputError, match="outside the experiment") as error:
+        publish_experiment(output, output / "docs")
+    assert error.value.field == "to"
 
 
 def test_publish_into_a_readme_without_markers_writes_nothing(tmp_path):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 
 from bixse.errors import InputError
 from bixse.experiment import config_from_mapping, parse_shard
@@ -94,22 +98,15 @@ def test_bad_experiment_files_name_the_key(tiny_model_path, path, value, field, 
     assert error.value.path == "toy.yaml"
 
 
-@pytest.mark.parametrize("name, cells", [("paper-ablations", 153), ("paper-batch", 12)])
-def test_the_shipped_grids_parse(name, cells):
-    from pathlib import Path
-
+@pytest.mark.parametrize("name, cells, claims", [("paper-ablations", 153, 18), ("paper-batch", 12, 0)])
+def test_the_shipped_grids_parse(name, cells, claims):
     from bixse.experiment import load_experiment
 
     config = load_experiment(Path(__file__).parents[2] / "experiments" / f"{name}.yaml")
-    assert len(config.cells()) == cells and config.baseline == "infonce"
+    assert len(config.cells()) == cells and config.baseline == "infonce" and len(config.claims) == claims
 
 
 def test_the_readme_grid_parses_with_its_claim():
-    import re
-    from pathlib import Path
-
-    import yaml
-
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### Writing your own grid"):]
     grid = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)

@@ -112,11 +112,17 @@ def common_ground(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[s
     return seeds, [t for t in cells[seeds[0]]["evaluation"] if t in base_cells[seeds[0]]["evaluation"]]
 
 
+def difference_matrices(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[str, Any]], seeds: list[int],
+                        targets: list[str], measure: str) -> list[np.ndarray]:
+    """Per collection, (seeds, queries) of the arm's score minus the other arm's."""
+    return [a - b for a, b in zip(_matrices(cells, seeds, targets, measure),
+                                  _matrices(base_cells, seeds, targets, measure))]
+
+
 def paired_test(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[str, Any]], seeds: list[int],
                 targets: list[str], measure: str, n_resamples: int) -> dict[str, Any]:
     """Macro mean difference of two arms on shared seeds and collections: interval and both tests."""
-    differences = [a - b for a, b in zip(_matrices(cells, seeds, targets, measure),
-                                         _matrices(base_cells, seeds, targets, measure))]
+    differences = difference_matrices(cells, base_cells, seeds, targets, measure)
     return {"delta": macro_mean(differences),
             "ci": list(two_level_bootstrap(differences, n_resamples=n_resamples)),
             "boot_p": bootstrap_p_value(differences, n_resamples=n_resamples),

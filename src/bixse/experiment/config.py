@@ -211,12 +211,12 @@ class Claim:
     """"``arm`` beats ``against``" on the pooled primary measure, tested by the report.
 
     Each side is an arm: (loss, labels, transform, batch size, steps), as ``Cell.arm``. The claim
-    does not hold at this scale when the difference is significantly negative, or when its 95%
-    interval excludes a gain of ``min_effect`` (a difference too small to matter).
+    does not hold at this scale when the difference is significantly negative, or when a gain of
+    ``min_effect`` (the smallest that would matter) is rejected; see ``bixse.experiment.claims``.
     """
 
     text: str
-    arm: tuple[str, str, str, int, int]
+    arm: tuple[str, str, str, int, int]       # Cell.arm
     against: tuple[str, str, str, int, int]
     paper: str = ""
     min_effect: float = 0.01
@@ -451,7 +451,11 @@ def _parse_grid(reader: _Reader, name: str, value: Any, labels: dict[str, LabelS
     return axes
 
 
-def _parse_selector(reader: _Reader, value: Any, key: str, defaults: dict[str, Any]) -> tuple[str, str, str, int, int]:
+Arm = tuple[str, str, str, int, int]
+
+
+def _parse_selector(reader: _Reader, value: Any, key: str, defaults: dict[str, Any]) -> tuple[Any, ...]:
+    """The fields a claim names for one side, in ``SELECTOR_KEYS`` order; None where unnamed."""
     entry = reader.mapping(value, key, set(SELECTOR_KEYS))
     fields = dict(defaults)
     for name, raw in entry.items():
@@ -461,42 +465,51 @@ def _parse_selector(reader: _Reader, value: Any, key: str, defaults: dict[str, A
             fields[name] = reader.integer(raw, f"{key}.{name}", minimum=1)
         else:
             fields[name] = reader.text(raw, f"{key}.{name}")
-    return tuple(fields.get(name) for name in SELECTOR_KEYS)  # type: ignore[return-value]
+    return tuple(fields.get(name) for name in SELECTOR_KEYS)
 
 
-def _match_arm(reader: _Reader, selector: tuple[Any, ...], arms: list[tuple[str, str, str, int, int]],
-               key: str) -> tuple[str, str, str, int, int]:
-    """The one arm of the grids that agrees with every field the selector names."""
-    matches = [arm for arm in arms if all(want is None or want == have for want, have in zip(selector, arm))]
+def _match_arm(reader: _Reader, selector: tuple[Any, ...], evaluated: dict[Arm, set[tuple[EvalTarget, ...]]],
+               key: str) -> Arm:
+    """The one arm of the grids that agrees with every field the selector names, evaluated on one
+    set of collections (an arm two grids evaluate differently has two scores: the claim would be ambiguous)."""
+    matches = [arm for arm in evaluated if all(want is None or want == have for want, have in zip(selector, arm))]
+    named = ", ".join(f"{name}={value}" for name, value in zip(SELECTOR_KEYS, selector) if value is not None)
     if len(matches) != 1:
-        named = ", ".join(f"{name}={value}" for name, value in zip(SELECTOR_KEYS, selector) if value is not None)
         found = "no arm of the grids" if not matches else f"{len(matches)} arms (name more fields)"
         raise reader.fail(key, f"{named} matches {found}")
+    if len(evaluated[matches[0]]) > 1:
+        raise reader.fail(key, f"{named} is evaluated on different collections by different grids; a claim "
+                          "needs an arm with one set of evaluation collections")
     return matches[0]
 
 
+def _parse_claim(reader: _Reader, item: Any, key: str, evaluated: dict[Arm, set[tuple[EvalTarget, ...]]]) -> Claim:
+    entry = reader.mapping(item, key, CLAIM_KEYS)
+    for required in ("claim", "arm", "against"):
+        if required not in entry:
+            raise reader.fail(f"{key}.{required}", "missing key")
+    arm = _match_arm(reader, _parse_selector(reader, entry["arm"], f"{key}.arm", {}), evaluated, f"{key}.arm")
+    against = _match_arm(reader, _parse_selector(reader, entry["against"], f"{key}.against",
+                                                 dict(zip(SELECTOR_KEYS, arm))), evaluated, f"{key}.against")
+    if against == arm:
+        raise reader.fail(f"{key}.against", "the same arm as the claim's arm")
+    (mine,), (theirs,) = evaluated[arm], evaluated[against]
+    if not set(mine) & set(theirs):
+        raise reader.fail(f"{key}.against", "shares no evaluation collection with the claim's arm")
+    min_effect = yaml_number(entry.get("min_effect", 0.01))
+    if isinstance(min_effect, bool) or not isinstance(min_effect, (int, float)) or min_effect < 0:
+        raise reader.fail(f"{key}.min_effect", f"expected a number >= 0, got {entry.get('min_effect')!r}")
+    paper = reader.text(entry["paper"], f"{key}.paper") if "paper" in entry else ""
+    return Claim(reader.text(entry["claim"], f"{key}.claim"), arm, against, paper, float(min_effect))
+
+
 def _parse_claims(reader: _Reader, value: Any, cells: list[Cell]) -> tuple[Claim, ...]:
-    arms = list(dict.fromkeys(cell.arm for cell in cells))
     if not isinstance(value, list):
         raise reader.fail("claims", "expected a list of claims (- claim: ..., arm: ..., against: ...)")
-    claims = []
-    for index, item in enumerate(value):
-        key = f"claims[{index}]"
-        entry = reader.mapping(item, key, CLAIM_KEYS)
-        for required in ("claim", "arm", "against"):
-            if required not in entry:
-                raise reader.fail(f"{key}.{required}", "missing key")
-        arm = _match_arm(reader, _parse_selector(reader, entry["arm"], f"{key}.arm", {}), arms, f"{key}.arm")
-        against = _match_arm(reader, _parse_selector(reader, entry["against"], f"{key}.against",
-                                                     dict(zip(SELECTOR_KEYS, arm))), arms, f"{key}.against")
-        if against == arm:
-            raise reader.fail(f"{key}.against", "the same arm as the claim's arm")
-        min_effect = yaml_number(entry.get("min_effect", 0.01))
-        if isinstance(min_effect, bool) or not isinstance(min_effect, (int, float)) or min_effect < 0:
-            raise reader.fail(f"{key}.min_effect", f"expected a number >= 0, got {entry.get('min_effect')!r}")
-        claims.append(Claim(reader.text(entry["claim"], f"{key}.claim"), arm, against,
-                            str(entry.get("paper", "")), float(min_effect)))
-    return tuple(claims)
+    evaluated: dict[Arm, set[tuple[EvalTarget, ...]]] = {}
+    for cell in cells:
+        evaluated.setdefault(cell.arm, set()).add(cell.evaluation)
+    return tuple(_parse_claim(reader, item, f"claims[{index}]", evaluated) for index, item in enumerate(value))
 
 
 def config_from_mapping(values: Any, path: str | Path | None = None, text: str = "") -> ExperimentConfig:

@@ -30,23 +30,37 @@ def _copy(source: Path, target: Path) -> None:
         handle.write(source.read_bytes())
 
 
+def _mirror(source_dir: Path, target_dir: Path) -> None:
+    """Make ``target_dir``'s files those of ``source_dir`` (a figure no longer drawn goes too)."""
+    names = {p.name for p in source_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
+    for name in sorted(names):
+        _copy(source_dir / name, target_dir / name)
+    for stale in target_dir.iterdir():
+        if stale.is_file() and stale.name not in names:
+            stale.unlink()
+
+
+def _drop_unpublished(cells_dir: Path, keep: list[str]) -> None:
+    """Remove published cells no longer in the report (a grid edited since); a folder holding
+    anything but published records (a model, a checkpoint) is not a published cell and stays."""
+    for folder in sorted(cells_dir.iterdir()) if cells_dir.is_dir() else []:
+        if folder.name in keep or not folder.is_dir():
+            continue
+        if all(item.is_file() and item.name in CELL_FILES for item in folder.iterdir()):
+            shutil.rmtree(folder)
+
+
 def copy_records(output_dir: Path, docs_dir: Path, cells: list[str]) -> None:
-    """Copy the experiment file, the report, the references' scores and ``cells``' records; drop
-    published cells that are not among ``cells`` (a grid edited since), so the folder is the report's."""
+    """Copy the experiment file, the report, the references' scores and ``cells``' records."""
     _copy(output_dir / "experiment.yaml", docs_dir / "experiment.yaml")
-    for path in sorted((output_dir / REPORT_DIR).iterdir()):
-        if path.is_file() and not path.name.startswith("."):
-            _copy(path, docs_dir / REPORT_DIR / path.name)
+    _mirror(output_dir / REPORT_DIR, docs_dir / REPORT_DIR)
     for path in sorted((output_dir / "references").glob("*/eval/*.json")):
         _copy(path, docs_dir / path.relative_to(output_dir))
     for cell in cells:
         for name in CELL_FILES:
             if (output_dir / "cells" / cell / name).is_file():
                 _copy(output_dir / "cells" / cell / name, docs_dir / "cells" / cell / name)
-    published = docs_dir / "cells"
-    for folder in sorted(published.iterdir()) if published.is_dir() else []:
-        if folder.name not in cells:
-            shutil.rmtree(folder)
+    _drop_unpublished(docs_dir / "cells", cells)
 
 
 def readme_section(summary: dict[str, Any], docs_link: str) -> str:
@@ -54,12 +68,15 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
     measure = summary["primary_measure"]
     env = summary["environment"]
     seeds = sorted({seed for arm in summary["arms"] for seed in arm["seeds"]})
+    per_arm = sorted({len(arm["seeds"]) for arm in summary["arms"]}) or [0]
+    spread = f"{per_arm[0]}" if len(per_arm) == 1 else f"{per_arm[0]}-{per_arm[-1]}"
     figures = summary.get("figures", [])
     lines = [f"### What ran so far ({summary['cells_finished']} of {summary['cells_total']} cells; "
-             f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds)) or 'none'})", "",
-             f"Made by `bixse experiment publish` on {env['date']}: {env['cpu']}, GPU {env['gpu']}, torch "
-             f"{env['torch']}. Every number is in `{docs_link}/` (`report/report.md`, `report/report.json` and each "
-             "cell's `result.json`, per query).", "",
+             f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds)) or 'none'}; "
+             f"{spread} seed{'s' if per_arm[-1] != 1 else ''} per arm)", "",
+             f"Report made by `bixse experiment publish` on {env['date']} ({env['cpu']}, GPU {env['gpu']}, torch "
+             f"{env['torch']}). Every number is in `{docs_link}/` (`report/report.md`, `report/report.json` and "
+             "each cell's `result.json`, per query).", "",
              f"Pooled over the collections (macro mean of {measure}; Δ and tests against "
              f"{summary['baseline']} on the same labels, transform and seeds, Holm over the comparisons):", "",
              *pooled_table(summary), "",
@@ -108,6 +125,10 @@ def publish_experiment(output_dir: str | Path, docs_dir: str | Path, readme: str
     output, docs = Path(output_dir), Path(docs_dir)
     if not (output / "experiment.yaml").is_file():
         raise InputError("not an experiment folder (no experiment.yaml)", path=output)
+    inside = docs.resolve().is_relative_to(output.resolve()) or output.resolve().is_relative_to(docs.resolve())
+    if inside:
+        raise InputError("the folder to publish into must lie outside the experiment's folder (and not hold it)",
+                         path=docs, field="to")
     if readme is not None:
         _around_section(Path(readme))  # a README without its markers fails before anything is written
     summary = write_report(output)

@@ -10,6 +10,8 @@ works on the difference matrices D_t = X_t(arm) - X_t(baseline).
   everywhere) and each collection's queries with replacement within that collection.
 - ``bootstrap_p_value``: the same resamples read as a test of "macro mean difference = 0":
   twice the share of resamples on the far side of 0 (add-one), so it carries the seeds' spread.
+- ``bootstrap_p_at_least``: the same resamples as a one-sided test of "difference >= threshold"
+  (does the data exclude a gain of that size?).
 - ``macro_randomization_test``: Fisher's sign-flip test of the same macro mean, each query's
   difference (averaged over seeds) weighted 1 / (T * n_t), so every collection counts alike.
 """
@@ -61,6 +63,14 @@ def bootstrap_p_value(differences: Matrices, n_resamples: int = 2_000, seed: int
         return 1.0
     far_side = min(np.count_nonzero(statistics <= 0), np.count_nonzero(statistics >= 0))
     return min(1.0, 2 * (far_side + 1) / (n_resamples + 1))
+
+
+def bootstrap_p_at_least(differences: Matrices, threshold: float, n_resamples: int = 2_000, seed: int = 0) -> float:
+    """One-sided bootstrap p-value of "macro mean difference >= threshold": the share of resamples at
+    or above it (add-one). Small when the data put the difference below the threshold; it inverts the
+    one-sided percentile interval of ``two_level_bootstrap``'s resamples."""
+    statistics = _bootstrap_statistics(differences, n_resamples, seed)
+    return (np.count_nonzero(statistics >= threshold) + 1) / (n_resamples + 1)
 
 
 def macro_randomization_test(differences: Matrices, n_resamples: int = 10_000, seed: int = 0) -> float:
