@@ -181,7 +181,7 @@ def test_publish_copies_the_records_and_rewrites_only_the_readme_section(tmp_pat
                            "### What ran so far (8 of 8 cells; seeds 0, 1; 2 seeds per arm)")
     assert text.endswith("<!-- experiment:end -->\nafter\n") and "OLD-TEXT" not in text
     assert f"- {report['claims'][0]['sentence']}" in text and "**BiXSE beats InfoNCE** (70.26 vs 67.40): holds" in text
-    assert "](docs/toy/report/flip.png)" in text
+    assert "](docs/toy/report/flip.png)" in text and "labels-" not in text  # one label source: no labels figure
     # Publishing again changes nothing; a figure no longer drawn and a stale published cell go, a folder
     # holding more than published records (a model) stays.
     (docs / "report" / "cutoff.png").write_bytes(b"old figure")
@@ -212,3 +212,21 @@ def test_publish_into_a_readme_without_markers_writes_nothing(tmp_path):
         publish_experiment(output, tmp_path / "docs", readme)
     assert error.value.path == str(readme)
     assert not (tmp_path / "docs").exists() and readme.read_text() == "# no markers\n"
+
+
+def test_a_grid_with_two_label_sources_gets_a_labels_figure(tmp_path):
+    from bixse.experiment.report import write_report
+
+    mapping = toy_mapping(Path("all-MiniLM-L6-v2"))
+    mapping["labels"]["other"] = {"collection": "cranfield", "split": "train", "candidates": {"top_k": 3}}
+    mapping["grids"]["noise"]["labels"] = ["human", "other"]
+    config = config_from_mapping(mapping, "toy.yaml", yaml.safe_dump(mapping, sort_keys=False))
+    output = tmp_path / "run"
+    for result in _results(config, {}):
+        (output / "cells" / result["key"]).mkdir(parents=True)
+        (output / "cells" / result["key"] / "result.json").write_text(json.dumps(result))
+    (output / "experiment.yaml").write_text(config.text)
+    summary = write_report(output, n_resamples=200)
+    assert summary["figures"] == ["flip.png", "labels-noise.png"]
+    assert (output / "report" / "labels-noise.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![labels-noise.png](labels-noise.png)" in (output / "report" / "report.md").read_text()

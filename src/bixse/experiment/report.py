@@ -202,6 +202,16 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
 
 # --- figures -----------------------------------------------------------------------------------
 
+def _save(figure: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.png")
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    temporary.replace(path)
+
+
 def _curve_figure(summary: dict[str, Any], kind: str, path: Path) -> bool:
     """Pooled primary measure against the transform's value (none = 0 for flips), a line per loss."""
     import matplotlib
@@ -232,12 +242,64 @@ def _curve_figure(summary: dict[str, Any], kind: str, path: Path) -> bool:
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.png")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    temporary.replace(path)
+    _save(figure, path)
     return True
+
+
+def _points_by_labels(axis: Any, rows: list[tuple[str, str, dict[str, Any]]], labels: list[str]) -> None:
+    """A marker per (loss, label source) with its 95% interval, losses side by side at each source."""
+    losses = list(dict.fromkeys(loss for loss, _, _ in rows))
+    for offset, loss in enumerate(losses):
+        mine = [(labels.index(source), value) for name, source, value in rows if name == loss]
+        xs = [x + (offset - (len(losses) - 1) / 2) * 0.15 for x, _ in mine]
+        centre = [value["centre"] for _, value in mine]
+        errors = [[c - value["ci"][0] for c, (_, value) in zip(centre, mine)],
+                  [value["ci"][1] - c for c, (_, value) in zip(centre, mine)]]
+        axis.errorbar(xs, centre, yerr=errors, fmt="o", capsize=3, label=loss)
+    axis.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+
+
+def _labels_figure(summary: dict[str, Any], grid: str, path: Path) -> bool:
+    """Per label source of one grid (untransformed labels): the pooled primary measure of each loss,
+    and each loss's difference from the baseline loss, with 95% intervals: which labels train the
+    better retriever, and whether a loss's margin changes with the labels' quality."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measure = summary["primary_measure"]
+    arms = [arm for arm in summary["arms"] if arm["grid"] == grid and arm["transform"] == "none"]
+    labels = list(dict.fromkeys(arm["labels"] for arm in arms))
+    if len(labels) < 2:
+        return False
+    scores = [(arm["loss"], arm["labels"], {"centre": arm["scores"][POOLED][measure]["mean"],
+                                            "ci": arm["scores"][POOLED][measure]["ci"]}) for arm in arms]
+    ids = {arm["id"] for arm in arms}
+    deltas = [(c["loss"], c["labels"], {"centre": c["scopes"][POOLED][measure]["delta"],
+                                        "ci": c["scopes"][POOLED][measure]["ci"]})
+              for c in summary["comparisons"] if c["arm"] in ids]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    _points_by_labels(left, scores, labels)
+    left.set_ylabel(f"pooled {measure}")
+    if deltas:
+        _points_by_labels(right, deltas, labels)
+        right.axhline(0, color="grey", linewidth=1)
+    right.set_ylabel(f"pooled {measure} − {summary['baseline']}")
+    figure.supxlabel(f"training labels (grid {grid})", fontsize=10)
+    figure.tight_layout()
+    _save(figure, path)
+    return True
+
+
+def _figures(summary: dict[str, Any], folder: Path) -> list[str]:
+    """Draw every figure the finished cells support; return their file names."""
+    names = [f"{kind}.png" for kind in ("flip", "cutoff", "binarize")
+             if _curve_figure(summary, kind, folder / f"{kind}.png")]
+    grids = dict.fromkeys(arm["grid"] for arm in summary["arms"])
+    return names + [f"labels-{grid}.png" for grid in grids if _labels_figure(summary, grid, folder / f"labels-{grid}.png")]
 
 
 def write_report(output_dir: str | Path, n_resamples: int = 2_000) -> dict[str, Any]:
@@ -246,8 +308,7 @@ def write_report(output_dir: str | Path, n_resamples: int = 2_000) -> dict[str, 
     summary = build_summary(output, n_resamples)
     folder = output / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    summary["figures"] = [f"{kind}.png" for kind in ("flip", "cutoff", "binarize")
-                          if _curve_figure(summary, kind, folder / f"{kind}.png")]
+    summary["figures"] = _figures(summary, folder)
     with atomic_write(folder / "report.json") as handle:
         json.dump(summary, handle, indent=1)
     with atomic_write(folder / "report.md") as handle:
