@@ -56,6 +56,14 @@ def test_stemming_and_stopwords_by_default():
     assert bm25.search({"q": "the"}, top_k=3) == {"q": {}}  # a stop word matches nothing
 
 
+def test_a_query_of_unknown_words_matches_nothing_not_the_empty_documents():
+    corpus = {**CORPUS, "d5": Document("d5", "the of and")}  # stop words only: indexed as the empty token
+    bm25 = BM25Retriever(corpus, show_progress=False, cache=False)
+    run = bm25.search({"unknown": "zzzz qqqq", "stop": "the", "known": "zzzz shock"}, top_k=5)
+    assert run["unknown"] == {} and run["stop"] == {}
+    assert list(run["known"]) == ["d1"]
+
+
 def test_top_k_is_capped_at_corpus_size_and_bad_queries_rejected():
     bm25 = BM25Retriever(CORPUS, show_progress=False)
     assert len(bm25.search({"q": "layer wing heat shock"}, top_k=50)["q"]) == 4

@@ -118,11 +118,15 @@ class BM25Retriever(Retriever):
         self.index.backend = self.search_backend(len(query_ids))
         indices, scores = self.index.retrieve(query_tokens, k=k, show_progress=self.show_progress,
                                               n_threads=self.threads)
+        # bm25s turns a query of unknown words into its empty token, which documents that tokenized
+        # to nothing (all stop words) carry with a positive score: such a query matches nothing.
+        empty = self.index.vocab_dict.get("")
+        blank = [empty is not None and all(token == empty for token in tokens) for tokens in query_tokens]
         run: Run = {}
         for row, query_id in enumerate(query_ids):
             # A document sharing no term with the query scores 0: it was not retrieved, only
             # padded in to fill k, so it is left out rather than ranked arbitrarily.
-            keep = scores[row] > 0
+            keep = (scores[row] > 0) & (not blank[row])
             run[query_id] = {self.doc_ids[i]: float(s) for i, s in zip(indices[row][keep], scores[row][keep])}
         return run
 
