@@ -230,3 +230,14 @@ def test_a_grid_with_two_label_sources_gets_a_labels_figure(tmp_path):
     assert summary["figures"] == ["flip.png", "labels-noise.png"]
     assert (output / "report" / "labels-noise.png").read_bytes()[:4] == b"\x89PNG"
     assert "![labels-noise.png](labels-noise.png)" in (output / "report" / "report.md").read_text()
+
+
+def test_markers_in_a_code_fence_do_not_count_and_crlf_endings_are_kept(tmp_path):
+    from bixse.experiment.publish import replace_section
+
+    readme = tmp_path / "README.md"
+    readme.write_bytes(b"# T\r\n```\r\n<!-- experiment:start -->\r\n```\r\n<!-- experiment:start -->\r\nold\r\n"
+                       b"<!-- experiment:end -->\r\ntail\r\n")
+    replace_section(readme, "new\nlines\n")
+    assert readme.read_bytes() == (b"# T\r\n```\r\n<!-- experiment:start -->\r\n```\r\n<!-- experiment:start -->\r\n"
+                                   b"new\r\nlines\r\n<!-- experiment:end -->\r\ntail\r\n")

@@ -97,22 +97,35 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _marker_lines(lines: list[str], marker: str) -> list[int]:
+    """Where ``marker`` stands alone on a line outside code fences (a README may show it in prose
+    or in an example)."""
+    found, fenced = [], False
+    for number, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.strip() == marker:
+            found.append(number)
+    return found
+
+
 def _around_section(readme: Path) -> tuple[str, str]:
-    """The README's text up to its start marker line and from its end marker line (markers named in
-    prose, inside a line, do not count)."""
-    lines = (readme.read_text(encoding="utf-8") if readme.is_file() else "").splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.strip() == START]
-    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    """The README's text up to its start marker line and from its end marker line."""
+    text = readme.read_bytes().decode("utf-8") if readme.is_file() else ""  # bytes: keep \r\n as it is
+    lines = text.splitlines(keepends=True)
+    starts, ends = _marker_lines(lines, START), _marker_lines(lines, END)
     if len(starts) != 1 or len(ends) != 1 or starts[0] > ends[0]:
         raise InputError(f"needs one {START} line followed by one {END} line", path=readme)
     return "".join(lines[:starts[0]]), "".join(lines[ends[0] + 1:])
 
 
 def replace_section(readme: Path, section: str) -> None:
-    """Put ``section`` between the markers of ``readme``, atomically."""
+    """Put ``section`` between the markers of ``readme``, atomically, in the README's line endings."""
     head, tail = _around_section(readme)
+    newline = "\r\n" if head.endswith("\r\n") else "\n"
+    body = f"{START}\n{section}{END}\n".replace("\n", newline)
     with atomic_write(readme) as handle:
-        handle.write(f"{head}{START}\n{section}{END}\n{tail}")
+        handle.write(f"{head}{body}{tail}")
 
 
 def publish_experiment(output_dir: str | Path, docs_dir: str | Path, readme: str | Path | None = None) -> int:
