@@ -26,6 +26,16 @@ def describe_cpu(cpuinfo: str | None = None, cores: int | None = None) -> str:
             f"{cores or os.cpu_count()} cores")
 
 
+def describe_machine() -> dict[str, str]:
+    """The CPU, the GPU (or "none") and the versions that decide a run's numbers."""
+    import sentence_transformers
+    import torch
+
+    return {"cpu": describe_cpu(), "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+            "python": platform.python_version(), "torch": torch.__version__,
+            "sentence-transformers": sentence_transformers.__version__}
+
+
 def cpu_has_native_bf16() -> bool:
     """True when oneDNN runs bf16 matrix products natively on this CPU (AVX512-BF16 or AMX)."""
     import torch

@@ -229,7 +229,9 @@ def test_a_grid_with_two_label_sources_gets_a_labels_figure(tmp_path):
     summary = write_report(output, n_resamples=200)
     assert summary["figures"] == ["flip.png", "labels-noise.png"]
     assert (output / "report" / "labels-noise.png").read_bytes()[:4] == b"\x89PNG"
-    assert "![labels-noise.png](labels-noise.png)" in (output / "report" / "report.md").read_text()
+    report = (output / "report" / "report.md").read_text()
+    assert "![labels-noise.png](labels-noise.png)" in report
+    assert "Cells ran on: not recorded (cells run before bixse recorded it) (16)." in report
 
 
 def test_markers_in_a_code_fence_do_not_count_and_crlf_endings_are_kept(tmp_path):

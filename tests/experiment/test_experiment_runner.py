@@ -51,9 +51,11 @@ def test_every_cell_trains_evaluates_and_cleans_up(toy_run):
         assert scores["aggregate"]["nDCG@10"] == pytest.approx(
             sum(scores["per_query"]["nDCG@10"].values()) / 25)
         assert (folder / "train-config.yaml").is_file()
+        assert result["machine"]["gpu"] == "none" and result["machine"]["cpu"].endswith("cores")
         assert not (folder / "model").exists() and not (folder / "embeddings").exists()  # no --keep-models
     report = (output / "report" / "report.md").read_text()
     assert "8 of 8 cells finished" in report and "| base (no training) |" in report
+    assert f"Cells ran on: {result['machine']['cpu']}, GPU none, torch {result['machine']['torch']} (8)." in report
     assert (output / "report" / "flip.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -67,6 +67,7 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
     """The results as a README section: what ran, the tables, the figures and the claims' sentences."""
     measure = summary["primary_measure"]
     env = summary["environment"]
+    machines = "; ".join(f"{name} ({count})" for name, count in summary["machines"].items()) or "no machine yet"
     seeds = sorted({seed for arm in summary["arms"] for seed in arm["seeds"]})
     per_arm = sorted({len(arm["seeds"]) for arm in summary["arms"]}) or [0]
     spread = f"{per_arm[0]}" if len(per_arm) == 1 else f"{per_arm[0]}-{per_arm[-1]}"
@@ -74,9 +75,9 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
     lines = [f"### What ran so far ({summary['cells_finished']} of {summary['cells_total']} cells; "
              f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds)) or 'none'}; "
              f"{spread} seed{'s' if per_arm[-1] != 1 else ''} per arm)", "",
-             f"Report made by `bixse experiment publish` on {env['date']} ({env['cpu']}, GPU {env['gpu']}, torch "
-             f"{env['torch']}). Every number is in `{docs_link}/` (`report/report.md`, `report/report.json` and "
-             "each cell's `result.json`, per query).", "",
+             f"Report made by `bixse experiment publish` on {env['date']}; cells ran on {machines}. Every number "
+             f"is in `{docs_link}/` (`report/report.md`, `report/report.json` and each cell's `result.json`, per "
+             "query).", "",
              f"Pooled over the collections (macro mean of {measure}; Δ and tests against "
              f"{summary['baseline']} on the same labels, transform and seeds, Holm over the comparisons):", "",
              *pooled_table(summary), "",

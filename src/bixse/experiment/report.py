@@ -8,7 +8,6 @@ cells it came from (``report.json``: each arm's ``cells``), so it can be traced 
 from __future__ import annotations
 
 import json
-import platform
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ def build_summary(output_dir: Path, n_resamples: int = 2_000) -> dict[str, Any]:
         "conventions": _conventions(results),
         "queries": {target: record["num_queries"] for r in results for target, record in r["evaluation"].items()},
         "environment": _environment(),
+        "machines": _machines(results),
         "n_resamples": n_resamples,
     })
     summary["power"] = _power(summary)
@@ -68,15 +68,20 @@ def _conventions(results: list[dict[str, Any]]) -> str:
 
 
 def _environment() -> dict[str, str]:
-    import sentence_transformers
-    import torch
+    from bixse.environment import describe_machine
 
-    from bixse.environment import describe_cpu
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), **describe_machine()}
 
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "cpu": describe_cpu(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-            "python": platform.python_version(), "torch": torch.__version__,
-            "sentence-transformers": sentence_transformers.__version__}
+
+def _machines(results: list[dict[str, Any]]) -> dict[str, int]:
+    """How many cells ran on each machine (CPU, GPU, torch), as the cells recorded it."""
+    counts: dict[str, int] = {}
+    for result in results:
+        machine = result.get("machine")
+        name = (f"{machine['cpu']}, GPU {machine['gpu']}, torch {machine['torch']}" if machine
+                else "not recorded (cells run before bixse recorded it)")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _power(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,7 +171,8 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
     lines = [f"# Experiment `{summary['experiment']}`", "",
              f"{summary['cells_finished']} of {summary['cells_total']} cells finished; made {env['date']} on "
              f"{env['cpu']}, GPU {env['gpu']}, Python {env['python']}, torch {env['torch']}, "
-             f"sentence-transformers {env['sentence-transformers']}.", "",
+             f"sentence-transformers {env['sentence-transformers']}. Cells ran on: "
+             + "; ".join(f"{name} ({count})" for name, count in summary["machines"].items()) + ".", "",
              f"Scores: {summary['conventions']}. Pooled = macro mean over the collections an arm was evaluated "
              "on. Intervals: 95% percentile bootstrap, resampling seeds and, within each collection, queries "
              f"({summary['n_resamples']:,} resamples). Δ: the arm minus the baseline ({summary['baseline']}) on "

@@ -31,6 +31,7 @@ from typing import Any
 
 from bixse.collections import Collection, load
 from bixse.collections.training_data import GradedPair
+from bixse.environment import describe_machine
 from bixse.errors import InputError
 from bixse.experiment.config import (
     Cell,
@@ -292,6 +293,7 @@ def run_cell(config: ExperimentConfig, cell: Cell, output_dir: Path, source_file
               "evaluation_settings": evaluation_settings(config.evaluation),
               "arm": dict(zip(("loss", "labels", "transform", "batch_size", "max_steps"), cell.arm)),
               "seed": cell.seed, "evaluation": scores, "training": _training_facts(model_dir),
+              "machine": describe_machine(),
               "timings_s": {"train": round(trained - started, 2),
                             "evaluate": round(time.perf_counter() - trained, 2)}}
     result_path = cell_dir / RESULT_FILE
