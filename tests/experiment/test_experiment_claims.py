@@ -243,3 +243,14 @@ def test_markers_in_a_code_fence_do_not_count_and_crlf_endings_are_kept(tmp_path
     replace_section(readme, "new\nlines\n")
     assert readme.read_bytes() == (b"# T\r\n```\r\n<!-- experiment:start -->\r\n```\r\n<!-- experiment:start -->\r\n"
                                    b"new\r\nlines\r\n<!-- experiment:end -->\r\ntail\r\n")
+
+
+def test_a_readme_with_no_relative_path_to_the_docs_links_them_absolutely(tmp_path, monkeypatch):
+    from bixse.experiment import publish
+
+    def other_drive(path, start=None):  # what os.path.relpath does across Windows drives
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    assert publish._link_from(tmp_path / "README.md", tmp_path / "docs" / "toy") == "docs/toy"
+    monkeypatch.setattr(publish.os.path, "relpath", other_drive)
+    assert publish._link_from(tmp_path / "README.md", tmp_path / "docs" / "toy") == (tmp_path / "docs" / "toy").resolve().as_posix()

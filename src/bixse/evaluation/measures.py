@@ -143,7 +143,7 @@ class EvaluationResult:
         return (f"nDCG on graded qrels, {gain}; binary measures count grade >= {self.relevance_threshold} "
                 f"as relevant; {self.num_queries} queries with a relevant document"
                 + (f" ({len(self.skipped_queries)} without one skipped)" if self.skipped_queries else "")
-                + "; measures by ir_measures")
+                + "; trec_eval's definitions (ir_measures, or a fast path that matches it)")
 
     def to_dict(self) -> dict[str, Any]:
         return {

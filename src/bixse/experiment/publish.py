@@ -149,6 +149,14 @@ def publish_experiment(output_dir: str | Path, docs_dir: str | Path, readme: str
     cells = sorted({Path(path).parent.name for arm in summary["arms"] for path in arm["cells"]})
     copy_records(output, docs, cells)
     if readme is not None:
-        link = Path(os.path.relpath(docs.resolve(), Path(readme).resolve().parent)).as_posix()
-        replace_section(Path(readme), readme_section(summary, link))
+        replace_section(Path(readme), readme_section(summary, _link_from(Path(readme), docs)))
     return len(cells)
+
+
+def _link_from(readme: Path, docs: Path) -> str:
+    """The published folder as the README links it: relative where it can be (a README moves with its
+    repository), absolute where no relative path exists (another drive on Windows)."""
+    try:
+        return Path(os.path.relpath(docs.resolve(), readme.resolve().parent)).as_posix()
+    except ValueError:
+        return docs.resolve().as_posix()
