@@ -254,3 +254,36 @@ def test_a_readme_with_no_relative_path_to_the_docs_links_them_absolutely(tmp_pa
     assert publish._link_from(tmp_path / "README.md", tmp_path / "docs" / "toy") == "docs/toy"
     monkeypatch.setattr(publish.os.path, "relpath", other_drive)
     assert publish._link_from(tmp_path / "README.md", tmp_path / "docs" / "toy") == (tmp_path / "docs" / "toy").resolve().as_posix()
+
+
+@pytest.mark.parametrize("at_least_p, verdict", [(0.04, INCONCLUSIVE), (0.02, DOES_NOT_HOLD)])
+def test_a_gain_is_rejected_only_above_the_printed_95_percent_interval(at_least_p, verdict):
+    from bixse.experiment.claims import claim_verdict
+
+    record = {"delta": 0.0, "boot_p_holm": 1.0, "rand_p_holm": 1.0, "at_least_p_holm": at_least_p, "min_effect": 0.01}
+    assert claim_verdict(record)[0] == verdict
+
+
+def _cell(seed: int, scores: dict[str, dict[str, float]], loss: str = "bixse") -> dict:
+    return {"arm": {"loss": loss, "labels": "human", "transform": "none", "batch_size": 4, "max_steps": 4},
+            "seed": seed, "grid": "g", "spec": {"transform": {}}, "path": f"cells/{loss}-{seed}/result.json",
+            "evaluation": {target: {"per_query": {"nDCG@10": per_query}} for target, per_query in scores.items()}}
+
+
+def test_two_arms_are_paired_by_query_id_not_by_position():
+    from bixse.experiment.aggregate import difference_matrices
+
+    arm = {0: _cell(0, {"c": {"a": 0.9, "b": 0.5, "c": 0.4}})}
+    base = {0: _cell(0, {"c": {"b": 0.2, "c": 0.1, "d": 0.0}}, loss="infonce")}
+    (difference,) = difference_matrices(arm, base, [0], ["c"], "nDCG@10")
+    np.testing.assert_allclose(difference, [[0.3, 0.3]])  # b and c, each against itself
+
+
+def test_an_arm_evaluated_on_other_collections_is_an_arm_of_its_own():
+    from bixse.experiment.aggregate import group_arms
+
+    one = {"x": {"q": 0.5}, "y": {"q": 0.5}}
+    by_arm, _ = group_arms([_cell(0, one), _cell(1, dict(reversed(one.items()))),  # same set, other order
+                            _cell(2, {"x": {"q": 0.5}}), _cell(2, {"y": {"q": 0.5}})])
+    assert sorted(map(sorted, by_arm.values())) == [[0, 1], [2], [2]]  # no seed overwritten by another set
+    assert len(set(by_arm)) == 3

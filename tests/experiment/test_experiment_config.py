@@ -43,6 +43,20 @@ def test_changing_a_fixed_setting_changes_every_key(tiny_model_path):
     assert not {c.key for c in first} & {c.key for c in second}
 
 
+def test_a_loss_learning_rate_makes_new_cells_and_reaches_the_training_config(tiny_model_path, tmp_path):
+    from bixse.experiment.runner import train_settings
+
+    plain = config_from_mapping(toy_mapping(tiny_model_path)).cells()
+    mapping = toy_mapping(tiny_model_path, loss=["bixse", "infonce", {"name": "bixse-lr", "loss": "bixse", "loss_learning_rate": "1e-2"}])
+    config = config_from_mapping(mapping)
+    cells = {cell.loss.name: cell for cell in config.cells() if cell.seed == 0 and cell.transform.name == "none"}
+    assert cells["bixse"].key == plain[0].key  # a grid without the option keeps its cells' keys
+    assert cells["bixse-lr"].key.startswith("bixse-lr__") and cells["bixse-lr"].loss.spec()["loss_learning_rate"] == 0.01
+    settings = {name: train_settings(config, cell, tmp_path / "labels.jsonl", tmp_path / "model")
+                for name, cell in cells.items()}
+    assert settings["bixse-lr"].loss_learning_rate == 0.01 and settings["bixse"].loss_learning_rate is None
+
+
 def test_shards_are_disjoint_and_cover_every_cell(tiny_model_path):
     cells = config_from_mapping(toy_mapping(tiny_model_path, seed=[0, 1, 2])).cells()
     shares = [shard_of(cells, (i, 3)) for i in (1, 2, 3)]
@@ -80,6 +94,8 @@ _DELETE = object()
     (("grids", "noise", "transform"), [{"flip": 1.5}], "grids.noise.transform[0].flip", r"in \[0, 1\]"),
     (("grids", "noise", "transform"), [{"shuffle": 0.1}], "grids.noise.transform[0].shuffle", "unknown key"),
     (("grids", "noise", "seeds"), [0], "grids.noise.seeds", "unknown key"),
+    (("grids", "noise", "loss"), [{"loss": "bixse", "loss_learning_rate": 0}], "grids.noise.loss[0].loss_learning_rate",
+     "positive number"),
     (("grids", "noise", "loss"), _DELETE, "grids.noise.loss", "missing axis"),
     (("training", "learnig_rate"), 1e-4, "training.learnig_rate", "unknown key"),
     (("training", "seed"), 3, "training.seed", "unknown key"),  # an axis, not a fixed setting
@@ -98,7 +114,7 @@ def test_bad_experiment_files_name_the_key(tiny_model_path, path, value, field, 
     assert error.value.path == "toy.yaml"
 
 
-@pytest.mark.parametrize("name, cells, claims", [("paper-ablations", 159, 19), ("paper-batch", 12, 0)])
+@pytest.mark.parametrize("name, cells, claims", [("paper-ablations", 162, 20), ("paper-batch", 12, 0)])
 def test_the_shipped_grids_parse(name, cells, claims):
     from bixse.experiment import load_experiment
 

@@ -46,6 +46,11 @@ def test_every_cell_trains_evaluates_and_cleans_up(toy_run):
         folder = output / "cells" / key
         result = json.loads((folder / "result.json").read_text())
         assert result["training"]["steps"] == 4
+        learned = result["training"].get("learned_loss_parameters")
+        if result["arm"]["loss"] == "bixse":  # the recipe's -15, barely moved at the encoder's rate
+            assert learned.keys() == {"bias"} and 0 < abs(learned["bias"] + 15.0) < 0.001
+        else:
+            assert learned is None
         scores = result["evaluation"]["cranfield:dev"]
         assert scores["num_queries"] == 25 and set(scores["per_query"]) == {"nDCG@10", "R@100"}
         assert scores["aggregate"]["nDCG@10"] == pytest.approx(

@@ -56,3 +56,6 @@ def test_bixse_and_infonce_train_end_to_end(tmp_path, tiny_model_path, cranfield
     assert "configured with `{'bias': -15.0}`" in card
     bias = float(card.split("bias: ")[1].split()[0])
     assert 0.05 < abs(bias + 15.0) < 0.15
+    learned = [r["learned_loss_parameters"] for r in _log(bixse) if "learned_loss_parameters" in r]
+    assert learned == [{"bias": pytest.approx(bias, abs=1e-6)}]  # the log holds it too, once, at the end
+    assert not any("learned_loss_parameters" in r for r in _log(infonce))  # InfoNCE has no own parameters

@@ -10,8 +10,10 @@ mix of finished shards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +55,18 @@ def load_references(output_dir: Path) -> dict[str, dict[str, Any]]:
     return references
 
 
+def _query_ids(sides: Sequence[dict[int, dict[str, Any]]], seeds: list[int], target: str, measure: str) -> list[str]:
+    """The queries every seed of every side scored on ``target``: two arms are paired by query id,
+    never by position, and a query one side lacks is left out of both."""
+    scored = [set(cells[s]["evaluation"][target]["per_query"][measure]) for cells in sides for s in seeds]
+    return sorted(set.intersection(*scored))
+
+
 def _matrices(cells: dict[int, dict[str, Any]], seeds: list[int], targets: list[str],
-              measure: str) -> list[np.ndarray]:
+              measure: str, paired_with: Sequence[dict[int, dict[str, Any]]] = ()) -> list[np.ndarray]:
     matrices = []
     for target in targets:
-        queries = sorted(cells[seeds[0]]["evaluation"][target]["per_query"][measure])
+        queries = _query_ids([cells, *paired_with], seeds, target, measure)
         matrices.append(np.array([[cells[s]["evaluation"][target]["per_query"][measure][q] for q in queries]
                                   for s in seeds]))
     return matrices
@@ -74,10 +83,14 @@ def group_arms(results: list[dict[str, Any]]) -> tuple[dict[str, dict[int, dict[
     """Finished cells by arm id and seed, and each arm's fields."""
     by_arm: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     arms: dict[str, dict[str, Any]] = {}
+    first_evaluated: dict[str, frozenset[str]] = {}
     for result in results:
         identity = arm_id(result["arm"])
-        if by_arm[identity] and list(next(iter(by_arm[identity].values()))["evaluation"]) != list(result["evaluation"]):
-            identity += f" · eval {len(result['evaluation'])}"  # the same arm evaluated elsewhere by another grid
+        evaluated = frozenset(result["evaluation"])
+        if first_evaluated.setdefault(identity, evaluated) != evaluated:
+            # The same arm evaluated on other collections by another grid: an arm of its own.
+            digest = hashlib.blake2b("\n".join(sorted(evaluated)).encode(), digest_size=2).hexdigest()
+            identity += f" · eval {len(evaluated)} ({digest})"
         by_arm[identity][result["seed"]] = result
         arms.setdefault(identity, {**result["arm"], "grid": result["grid"],
                                    "transform_spec": result["spec"]["transform"]})
@@ -115,8 +128,8 @@ def common_ground(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[s
 def difference_matrices(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[str, Any]], seeds: list[int],
                         targets: list[str], measure: str) -> list[np.ndarray]:
     """Per collection, (seeds, queries) of the arm's score minus the other arm's."""
-    return [a - b for a, b in zip(_matrices(cells, seeds, targets, measure),
-                                  _matrices(base_cells, seeds, targets, measure))]
+    return [a - b for a, b in zip(_matrices(cells, seeds, targets, measure, [base_cells]),
+                                  _matrices(base_cells, seeds, targets, measure, [cells]))]
 
 
 def paired_test(cells: dict[int, dict[str, Any]], base_cells: dict[int, dict[str, Any]], seeds: list[int],

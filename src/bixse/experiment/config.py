@@ -69,18 +69,22 @@ def _digest(value: Any, length: int = 8) -> str:
 
 @dataclass(frozen=True)
 class LossEntry:
-    """A loss of the grid: a registry name with parameters, shown as ``name``."""
+    """A loss of the grid: a registry name with parameters, shown as ``name``; ``loss_learning_rate``
+    trains the loss's own parameters (BiXSE's bias) at their own rate (``bixse train``'s option)."""
 
     name: str
     loss: str
     params: tuple[tuple[str, Any], ...] = ()
+    loss_learning_rate: float | None = None
 
     @property
     def params_dict(self) -> dict[str, Any]:
         return dict(self.params)
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "loss": self.loss, "params": self.params_dict}
+        # The rate joins the spec only when set, so the cells of grids written before it keep their keys.
+        rate = {} if self.loss_learning_rate is None else {"loss_learning_rate": self.loss_learning_rate}
+        return {"name": self.name, "loss": self.loss, "params": self.params_dict, **rate}
 
 
 @dataclass(frozen=True)
@@ -306,14 +310,17 @@ def _parse_loss(reader: _Reader, value: Any, key: str) -> LossEntry:
 
     if isinstance(value, str):
         value = {"loss": value}
-    entry = reader.mapping(value, key, {"name", "loss", "params"})
+    entry = reader.mapping(value, key, {"name", "loss", "params", "loss_learning_rate"})
     loss = reader.text(entry.get("loss"), f"{key}.loss")
     if loss not in LOSSES:
         raise reader.fail(f"{key}.loss", f"unknown loss '{loss}'; choose one of: {', '.join(sorted(LOSSES))}")
     params = reader.mapping(entry.get("params") or {}, f"{key}.params")
     params = {name: yaml_number(param) for name, param in params.items()}
     name = reader.text(entry.get("name", loss), f"{key}.name")
-    return LossEntry(name, loss, tuple(sorted(params.items())))
+    rate = yaml_number(entry.get("loss_learning_rate"))
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+        raise reader.fail(f"{key}.loss_learning_rate", f"expected a positive number, got {entry['loss_learning_rate']!r}")
+    return LossEntry(name, loss, tuple(sorted(params.items())), None if rate is None else float(rate))
 
 
 def _parse_transform(reader: _Reader, value: Any, key: str) -> Transform:

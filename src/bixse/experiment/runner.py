@@ -198,6 +198,8 @@ def train_settings(config: ExperimentConfig, cell: Cell, labels_path: Path, mode
     shared = dict(config.training)
     threshold = positive_threshold(cell.transform, shared.pop("positive_threshold", 0.5))
     shared.setdefault("checkpoint_steps", max(cell.max_steps // 4, 1))
+    if cell.loss.loss_learning_rate is not None:
+        shared["loss_learning_rate"] = cell.loss.loss_learning_rate
     return TrainConfig(model=config.model, data=str(labels_path), collection=cell.labels.collection,
                        loss=cell.loss.loss, loss_params=cell.loss.params_dict, seed=cell.seed,
                        batch_size=cell.batch_size, max_steps=cell.max_steps, positive_threshold=threshold,
@@ -306,15 +308,17 @@ def run_cell(config: ExperimentConfig, cell: Cell, output_dir: Path, source_file
 
 
 def _training_facts(model_dir: Path) -> dict[str, Any]:
-    """Steps, loss and runtime of the cell's training, from its log."""
+    """Steps, loss, runtime and the loss's learned scalars (BiXSE's bias) of the cell's training, from its log."""
     log_path = model_dir / "training_log.jsonl"
     records = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()] \
         if log_path.is_file() else []
     losses = [r for r in records if "loss" in r]
     summary = next((r for r in reversed(records) if "train_runtime" in r), {})
+    learned = next((r["learned_loss_parameters"] for r in reversed(records) if "learned_loss_parameters" in r), None)
     return {"steps": max((r.get("step", 0) for r in records), default=0),
             "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None,
-            "runtime_s": summary.get("train_runtime")}
+            "runtime_s": summary.get("train_runtime"),
+            **({"learned_loss_parameters": learned} if learned else {})}
 
 
 def run_references(config: ExperimentConfig, cells: Sequence[Cell], output_dir: Path,

@@ -362,6 +362,7 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     runtime = time.perf_counter() - started
     if trainer.is_world_process_zero():
         dev_scores = _final_dev_scores(evaluator, model, trainer.state, output / LOG_FILE)
+        _log_learned_scalars(loss, trainer.state.global_step, output / LOG_FILE)
         _finish(prepared, model, loss, trainer, dev_scores, world, runtime)
         if config.push_to_hub is not None:
             # The folder as saved (model, card, resolved config, log), not a fresh card of the hub's.
@@ -381,6 +382,22 @@ def _final_dev_scores(evaluator: Any, model: Any, state: Any, log: Path) -> list
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
     return evaluator.history
+
+
+def learned_scalars(loss: Any) -> dict[str, float]:
+    """The loss's own trainable scalars (BiXSE's bias) by name, as trained."""
+    return {name.removeprefix("loss."): round(float(parameter.detach()), 6)
+            for name, parameter in loss.named_parameters()
+            if not name.startswith(("model.", "loss.model.")) and parameter.requires_grad and parameter.numel() == 1}
+
+
+def _log_learned_scalars(loss: Any, step: int, log: Path) -> None:
+    # Recorded because a scalar at the encoder's learning rate may barely move (AdamW moves it by
+    # about the sum of the schedule, 0.0025 over 100 steps at 5e-5): the log shows whether it did.
+    learned = learned_scalars(loss)
+    if learned:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": step, "learned_loss_parameters": learned}) + "\n")
 
 
 def _finish(prepared: PreparedRun, model: Any, loss: Any, trainer: Any, dev_scores: list[dict[str, Any]],
