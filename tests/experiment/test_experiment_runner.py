@@ -155,6 +155,8 @@ def test_bad_configs_fail_before_any_training(tiny_model_path, tmp_path):
         "leak": ({"evaluation": {"collections": ["cranfield:train"]}}, "grids.noise.evaluation"),
         "loss param": ({"grids": {"noise": {"loss": [{"loss": "bixse", "params": {"scael": 2}}, "infonce"],
                                             "labels": ["human"]}}}, "losses.bixse"),
+        "loss rate": ({"grids": {"noise": {"loss": ["bixse", {"loss": "infonce", "loss_learning_rate": 0.1}],
+                                           "labels": ["human"]}}}, "losses.infonce.loss_learning_rate"),
     }
     for name, (override, field) in cases.items():
         mapping = toy_mapping(tiny_model_path)

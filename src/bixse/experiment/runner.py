@@ -83,12 +83,16 @@ class Collections:
 def _check_losses(config: ExperimentConfig) -> None:
     from bixse.training import TrainConfig
     from bixse.training.pipeline import check_loss
+    from bixse.training.trainer import loss_own_parameters
 
     for name, entry in config.losses.items():
         try:
-            check_loss(TrainConfig(loss=entry.loss, loss_params=entry.params_dict))
+            loss_class, params = check_loss(TrainConfig(loss=entry.loss, loss_params=entry.params_dict))
         except InputError as error:
             raise InputError(f"loss '{name}': {error.message}", path=config.path, field=f"losses.{name}") from None
+        if entry.loss_learning_rate is not None and not loss_own_parameters(loss_class(None, **params)):
+            raise InputError(f"loss '{name}' has no trainable parameters of its own for loss_learning_rate to train",
+                             path=config.path, field=f"losses.{name}.loss_learning_rate")
 
 
 def _check_training(config: ExperimentConfig) -> None:
