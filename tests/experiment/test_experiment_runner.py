@@ -62,6 +62,11 @@ def test_every_cell_trains_evaluates_and_cleans_up(toy_run):
     assert "8 of 8 cells finished" in report and "| base (no training) |" in report
     assert f"Cells ran on: {result['machine']['cpu']}, GPU none, torch {result['machine']['torch']} (8)." in report
     assert (output / "report" / "flip.png").read_bytes().startswith(b"\x89PNG")
+    results = [json.loads((output / "cells" / key / "result.json").read_text()) for key in run.ran]
+    biases = [r["training"]["learned_loss_parameters"]["bias"] for r in sorted(results, key=lambda r: r["seed"])
+              if r["arm"]["loss"] == "bixse" and r["arm"]["transform"] == "none"]
+    assert len(biases) == 2
+    assert f"- bixse · human · none · b4 · n4: bias {biases[0]:.4f}, {biases[1]:.4f}" in report
 
 
 def test_flipped_cells_train_on_the_same_flipped_labels_for_every_loss(toy_experiment_file, tmp_path):

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bixse.experiment.aggregate import POOLED, load_references, load_results, summarise
+from bixse.experiment.aggregate import POOLED, arm_id, load_references, load_results, summarise
 from bixse.experiment.claims import RULE, evaluate_claims
 from bixse.experiment.config import ExperimentConfig, config_from_mapping, evaluation_settings
 from bixse.io import atomic_write
@@ -51,6 +51,7 @@ def build_summary(output_dir: Path, n_resamples: int = 2_000) -> dict[str, Any]:
         "queries": {target: record["num_queries"] for r in results for target, record in r["evaluation"].items()},
         "environment": _environment(),
         "machines": _machines(results),
+        "learned_parameters": learned_parameters(results),
         "n_resamples": n_resamples,
     })
     summary["power"] = _power(summary)
@@ -82,6 +83,26 @@ def _machines(results: list[dict[str, Any]]) -> dict[str, int]:
                 else "not recorded (cells run before bixse recorded it)")
         counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def learned_parameters(results: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """Per arm, each learned loss scalar (BiXSE's bias) as every seed's cell ended it, in seed order."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for result in sorted(results, key=lambda r: r["seed"]):
+        for name, value in (result.get("training", {}).get("learned_loss_parameters") or {}).items():
+            found.setdefault(arm_id(result["arm"]), {}).setdefault(name, []).append(value)
+    return found
+
+
+def _learned_lines(summary: dict[str, Any]) -> list[str]:
+    if not summary.get("learned_parameters"):
+        return []
+    lines = ["## Learned loss parameters", "", "What the loss's own parameters ended at (each seed's cell; "
+             "cells trained before bixse recorded them are not listed):", ""]
+    for arm, parameters in summary["learned_parameters"].items():
+        lines.append(f"- {arm}: " + "; ".join(f"{name} " + ", ".join(f"{v:.4f}" for v in values)
+                                              for name, values in parameters.items()))
+    return lines + [""]
 
 
 def _power(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -192,6 +213,7 @@ def render_markdown(summary: dict[str, Any], figures: list[str]) -> str:
                   "(untransformed labels):", ""]
         lines += [f"- {row['arm']}: ±{row['half_width']:.4f} ({row['seeds']} seed(s))" for row in summary["power"]]
         lines.append("")
+    lines += _learned_lines(summary)
     if figures:
         lines += ["## Figures", "", *[f"![{name}]({name})" for name in figures], ""]
     if summary["cells_ignored"]:
