@@ -287,3 +287,18 @@ def test_an_arm_evaluated_on_other_collections_is_an_arm_of_its_own():
                             _cell(2, {"x": {"q": 0.5}}), _cell(2, {"y": {"q": 0.5}})])
     assert sorted(map(sorted, by_arm.values())) == [[0, 1], [2], [2]]  # no seed overwritten by another set
     assert len(set(by_arm)) == 3
+
+
+def test_a_claim_naming_the_budget_shows_it_and_the_readme_power_keeps_it(tmp_path):
+    from bixse.experiment.publish import readme_section
+    from bixse.experiment.report import build_summary
+
+    claims = [{"claim": "BiXSE beats InfoNCE at 4 steps", "arm": {"loss": "bixse", "transform": "none", "max_steps": 4},
+               "against": {"loss": "infonce"}}]
+    config = _config(claims)
+    assert config.claims[0].named == ("max_steps",)
+    records = evaluate_claims(_results(config, {}), config.claims, "nDCG@10", n_resamples=100)
+    assert records[0]["contrast"] == "bixse − infonce (human, none, n4)"
+    output = _experiment_folder(tmp_path)
+    section = readme_section(build_summary(output, n_resamples=100), "docs/toy")
+    assert "Power (half-width" in section and "bixse · human · b4 · n4 ±" in section

@@ -44,11 +44,13 @@ def _shown(name: str, value: Any) -> str:
 
 def _contrast(claim: Claim) -> str:
     """"bixse − infonce (nfcorpus-human, flip0.1)": the fields that differ, then the labels and
-    transform they share."""
+    transform they share, and the batch or budget where the claim's arm names them (to tell it
+    from an arm that differs only there)."""
     fields = list(zip(SELECTOR_KEYS, claim.arm, claim.against))
     left = " · ".join(_shown(name, mine) for name, mine, theirs in fields if mine != theirs)
     right = " · ".join(_shown(name, theirs) for name, mine, theirs in fields if mine != theirs)
-    shared = [_shown(name, mine) for name, mine, theirs in fields[:3] if mine == theirs]
+    shared = [_shown(name, mine) for index, (name, mine, theirs) in enumerate(fields)
+              if mine == theirs and (index < 3 or name in claim.named)]
     return f"{left} − {right}" + (f" ({', '.join(shared)})" if shared else "")
 
 

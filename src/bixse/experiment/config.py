@@ -224,6 +224,7 @@ class Claim:
     against: tuple[str, str, str, int, int]
     paper: str = ""
     min_effect: float = 0.01
+    named: tuple[str, ...] = ()               # batch_size / max_steps when the claim's arm names them
 
 
 @dataclass(frozen=True)
@@ -507,7 +508,8 @@ def _parse_claim(reader: _Reader, item: Any, key: str, evaluated: dict[Arm, set[
     if isinstance(min_effect, bool) or not isinstance(min_effect, (int, float)) or min_effect < 0:
         raise reader.fail(f"{key}.min_effect", f"expected a number >= 0, got {entry.get('min_effect')!r}")
     paper = reader.text(entry["paper"], f"{key}.paper") if "paper" in entry else ""
-    return Claim(reader.text(entry["claim"], f"{key}.claim"), arm, against, paper, float(min_effect))
+    named = tuple(k for k in SELECTOR_KEYS[3:] if isinstance(entry["arm"], dict) and k in entry["arm"])
+    return Claim(reader.text(entry["claim"], f"{key}.claim"), arm, against, paper, float(min_effect), named)
 
 
 def _parse_claims(reader: _Reader, value: Any, cells: list[Cell]) -> tuple[Claim, ...]:

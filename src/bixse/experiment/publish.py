@@ -91,7 +91,8 @@ def readme_section(summary: dict[str, Any], docs_link: str) -> str:
         lines += [f"The claims, one sentence each ({RULE}; intervals over queries, and over seeds where an arm "
                   "has more than one):", "", *[f"- {c['sentence']}" for c in summary["claims"]], ""]
     if summary["power"]:
-        widths = "; ".join(f"{' · '.join(row['arm'].split(' · ')[:2])} ±{row['half_width']:.4f} ({row['seeds']} seed"
+        # The arm without its transform (always none here), batch and budget kept: arms may differ only there.
+        widths = "; ".join(f"{_without_transform(row['arm'])} ±{row['half_width']:.4f} ({row['seeds']} seed"
                            f"{'s' if row['seeds'] > 1 else ''})" for row in summary["power"])
         lines.append(f"Power (half-width of the 95% interval of the pooled {measure} difference from "
                      f"{summary['baseline']}, labels untransformed): {widths}.")
@@ -160,3 +161,8 @@ def _link_from(readme: Path, docs: Path) -> str:
         return Path(os.path.relpath(docs.resolve(), readme.resolve().parent)).as_posix()
     except ValueError:
         return docs.resolve().as_posix()
+
+
+def _without_transform(arm: str) -> str:
+    parts = arm.split(" · ")
+    return " · ".join(parts[:2] + parts[3:])
