@@ -10,7 +10,6 @@ mix of finished shards.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bixse.evaluation.significance import holm_correction
+from bixse.experiment.config import _digest
 from bixse.experiment.statistics import (
     bootstrap_p_value,
     macro_mean,
@@ -89,8 +89,7 @@ def group_arms(results: list[dict[str, Any]]) -> tuple[dict[str, dict[int, dict[
         evaluated = frozenset(result["evaluation"])
         if first_evaluated.setdefault(identity, evaluated) != evaluated:
             # The same arm evaluated on other collections by another grid: an arm of its own.
-            digest = hashlib.blake2b("\n".join(sorted(evaluated)).encode(), digest_size=2).hexdigest()
-            identity += f" · eval {len(evaluated)} ({digest})"
+            identity += f" · eval {len(evaluated)} ({_digest(sorted(evaluated), 4)})"
         by_arm[identity][result["seed"]] = result
         arms.setdefault(identity, {**result["arm"], "grid": result["grid"],
                                    "transform_spec": result["spec"]["transform"]})

@@ -384,17 +384,14 @@ def _final_dev_scores(evaluator: Any, model: Any, state: Any, log: Path) -> list
     return evaluator.history
 
 
-def learned_scalars(loss: Any) -> dict[str, float]:
-    """The loss's own trainable scalars (BiXSE's bias) by name, as trained."""
-    return {name.removeprefix("loss."): round(float(parameter.detach()), 6)
-            for name, parameter in loss.named_parameters()
-            if not name.startswith(("model.", "loss.model.")) and parameter.requires_grad and parameter.numel() == 1}
-
-
 def _log_learned_scalars(loss: Any, step: int, log: Path) -> None:
     # Recorded because a scalar at the encoder's learning rate may barely move (AdamW moves it by
     # about the sum of the schedule, 0.0025 over 100 steps at 5e-5): the log shows whether it did.
-    learned = learned_scalars(loss)
+    from bixse.training.trainer import loss_own_named_parameters
+
+    # "loss." is CachedLoss's prefix for the loss it wraps.
+    learned = {name.removeprefix("loss."): round(float(parameter.detach()), 6)
+               for name, parameter in loss_own_named_parameters(loss) if parameter.numel() == 1}
     if learned:
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": step, "learned_loss_parameters": learned}) + "\n")

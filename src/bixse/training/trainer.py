@@ -47,8 +47,13 @@ def checkpointed_loss(loss: torch.nn.Module) -> torch.nn.Module:
     return loss.loss if isinstance(loss, CachedLoss) else loss
 
 
+def loss_own_named_parameters(loss: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """The loss's trainable parameters that are not the model's (BiXSE's bias), with their names."""
+    return [(name, p) for name, p in loss.named_parameters() if not name.startswith("model.") and p.requires_grad]
+
+
 def loss_own_parameters(loss: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for name, p in loss.named_parameters() if not name.startswith("model.") and p.requires_grad]
+    return [p for _, p in loss_own_named_parameters(loss)]
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
