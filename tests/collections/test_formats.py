@@ -57,7 +57,7 @@ def test_trec_qrels_and_run_round_trip(tmp_path):
     run = {"1": {"a": 0.5, "b": 2.25, "c": -1.0}}
     path = write_trec_run(tmp_path / "run.trec", run, tag="mine")
     lines = path.read_text().splitlines()
-    assert lines[0] == "1 Q0 b 1 2.250000 mine"  # highest score first, rank 1
+    assert lines[0] == "1 Q0 b 1 2.25 mine"  # highest score first, rank 1
     assert [line.split()[2] for line in lines] == ["b", "a", "c"]
     assert read_trec_run(path) == run
 
@@ -83,3 +83,15 @@ def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
         handle.write("x")
     mode = lambda name: stat.S_IMODE(os.stat(tmp_path / name).st_mode)  # noqa: E731
     assert mode("atomic.txt") == mode("plain.txt")
+
+
+def test_run_file_keeps_scores_that_differ_past_six_decimals(tmp_path):
+    """trec_eval re-sorts by score, ties by doc id descending: six decimals would put 'a' above 'z'."""
+    import numpy as np
+    from bixse.evaluation.measures import evaluate_run
+
+    run = {"1": {"z": float(np.float32(0.80000011)), "a": float(np.float32(0.8000002))}}
+    back = read_trec_run(write_trec_run(tmp_path / "run.trec", run))
+    assert back == run
+    qrels = {"1": {"z": 1}}
+    assert evaluate_run(back, qrels, ["RR@10"]).aggregate["RR@10"] == pytest.approx(0.5)

@@ -87,14 +87,20 @@ def read_trec_run(path: str | Path, known: KnownIds | None = None) -> Run:
 
 
 def write_trec_run(path: str | Path, run: Run, tag: str = "bixse") -> Path:
-    """Write a run, each query's documents by descending score (ties by doc id), ranks from 1."""
+    """Write a run, each query's documents by descending score (ties by doc id), ranks from 1.
+
+    Scores are written in full (the shortest text that reads back as the same float), not the
+    customary six decimals: trec_eval orders by score and breaks ties by doc id, so two cosine
+    scores that differ past the sixth decimal would swap places in the file and score differently
+    from the run in memory.
+    """
     if not tag or any(c.isspace() for c in tag):
         raise InputError(f"run tag must be one word, got {tag!r}", field="tag")
     with atomic_write(path) as handle:
         for query_id, docs in run.items():
             ranked = sorted(docs.items(), key=lambda item: (-item[1], item[0]))
             for rank, (doc_id, score) in enumerate(ranked, start=1):
-                handle.write(f"{query_id} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
+                handle.write(f"{query_id} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
     return Path(path)
 
 
