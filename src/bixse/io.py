@@ -79,9 +79,10 @@ def plain_file_mode() -> int:
 @contextmanager
 def open_text(path: str | Path) -> Iterator[TextIO]:
     """``open(path, encoding="utf-8")`` for reading; a byte that is not UTF-8 is an ``InputError``
-    naming the file and the line, raised where the reading happens."""
+    naming the file and the line, raised where the reading happens. A leading byte-order mark
+    (Windows editors write one) is skipped, not read as part of the first id or header."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             yield handle
     except UnicodeDecodeError:
         located = _locate_invalid_utf8(path)

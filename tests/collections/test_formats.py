@@ -95,3 +95,28 @@ def test_run_file_keeps_scores_that_differ_past_six_decimals(tmp_path):
     assert back == run
     qrels = {"1": {"z": 1}}
     assert evaluate_run(back, qrels, ["RR@10"]).aggregate["RR@10"] == pytest.approx(0.5)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    """Windows editors start UTF-8 files with U+FEFF; read as text it would become id '\\ufeffq1'."""
+    bom = "\ufeff"
+    (tmp_path / "corpus.trec").write_text(bom + "<DOC><DOCNO>d1</DOCNO><TEXT>a</TEXT></DOC>\n", encoding="utf-8")
+    (tmp_path / "topics.tsv").write_text(bom + "q1\thello\n", encoding="utf-8")
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.txt").write_text(bom + "q1 0 d1 1\n", encoding="utf-8")
+    collection = load(tmp_path)
+    assert list(collection.queries) == ["q1"] and collection.qrels == {"q1": {"d1": 1}}
+    qrels = tmp_path / "beir.tsv"
+    qrels.write_text(bom + "query-id\tcorpus-id\tscore\nq1\td1\t2\n", encoding="utf-8")
+    assert read_qrels_tsv(qrels) == {"q1": {"d1": 2}}
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(bom + '{"_id": "d1", "text": "a"}\n', encoding="utf-8")
+    assert list(read_corpus_jsonl(corpus)) == ["d1"]
+
+
+def test_every_text_block_of_a_trec_document_is_read(tmp_path):
+    """TREC disks (AP, FR) split long documents into several <TEXT> blocks."""
+    from bixse.collections.trec import read_trec_corpus
+    path = tmp_path / "corpus.trec"
+    path.write_text("<DOC><DOCNO>d</DOCNO><TEXT>first part</TEXT>\n<TEXT></TEXT><TEXT> second part </TEXT></DOC>\n")
+    assert read_trec_corpus(path)["d"].text == "first part\nsecond part"

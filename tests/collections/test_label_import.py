@@ -50,6 +50,14 @@ def test_max_grade_sets_the_scale(tmp_path, cranfield):
     assert read_qrels_labels(path, cranfield, max_grade=2).pairs[0].score == 1.0
 
 
+def test_negative_grades_are_judged_not_relevant_and_a_qid_header_is_skipped(tmp_path, cranfield):
+    """TREC Web's -2 (spam) reads as score 0, as in trec_eval; collections accept a ``qid`` header too."""
+    path = write(tmp_path, "web.tsv", "qid\tdocid\tscore\n1\t184\t-2\n1\t29\t2\n")
+    labels = read_qrels_labels(path, cranfield, max_grade=2)
+    assert [(p.doc_id, p.grade, p.score) for p in labels.pairs] == [("184", -2, 0.0), ("29", 2, 1.0)]
+    assert labels.grade_counts == {-2: 1, 2: 1}
+
+
 # (case id, file name, content, max_grade, expected line, expected field or None, words in message)
 CASES = [
     ("beir-field-count", "q.tsv", "query-id\tcorpus-id\tscore\n1\t184\t2\n1\t29\n", 3, 3, None, "3 tab-separated"),
@@ -57,7 +65,6 @@ CASES = [
     ("first-line-field-count", "q.txt", "1 184\n", 3, 1, None, "TREC qrels (4 fields"),
     ("beir-grade-float", "q.tsv", "1\t184\t2\n1\t29\t1.5\n", 3, 2, "score", "integer"),
     ("trec-grade-word", "q.txt", "1 0 184 2\n1 0 29 high\n", 3, 2, "grade", "integer"),
-    ("beir-grade-negative", "q.tsv", "1\t184\t-1\n", 3, 1, "score", "below 0"),
     ("trec-grade-above-max", "q.txt", "1 0 184 2\n1 0 29 4\n", 3, 2, "grade", "pass a larger --max-grade"),
     ("beir-duplicate", "q.tsv", "1\t184\t2\n1\t29\t1\n1\t184\t0\n", 3, 3, "corpus-id", "first judged on line 1"),
     ("trec-duplicate", "q.txt", "1 0 184 2\n\n1 1 184 2\n", 3, 3, "docid", "first judged on line 1"),

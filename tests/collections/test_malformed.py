@@ -43,6 +43,7 @@ CASES = [
     ("trec-corpus-unclosed-doc", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n<DOC><DOCNO>2</DOCNO><TEXT>b</TEXT>\n<DOC><DOCNO>3</DOCNO><TEXT>c</TEXT></DOC>\n", read_trec_corpus, 2, "DOC", "no </DOC>"),
     ("trec-corpus-unclosed-last-doc", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n\n<DOC><DOCNO>2</DOCNO>\n<TEXT>b</TEXT>\n", read_trec_corpus, 3, "DOC", "end of the file"),
     ("trec-corpus-stray-close", "corpus.trec", "<DOC><DOCNO>1</DOCNO><TEXT>a</TEXT></DOC>\n</DOC>\n", read_trec_corpus, 2, "DOC", "without an opening"),
+    ("trec-corpus-two-docnos", "corpus.trec", "<DOC><DOCNO>1</DOCNO>\n<DOCNO>2</DOCNO><TEXT>a</TEXT></DOC>\n", read_trec_corpus, 1, "DOCNO", "2 <DOCNO>"),
     ("topics-empty-text", "topics.tsv", "1\tok\n2\t \n", read_topics_tsv, 2, "text", "empty text"),
     ("pairs-score-above-one", "pairs.jsonl", GOOD_PAIR + '{"query": "q", "document": "d", "score": 1.5}\n', read_graded_pairs, 2, "score", "[0, 1]"),
     ("pairs-score-nan", "pairs.jsonl", '{"query": "q", "document": "d", "score": NaN}\n', read_graded_pairs, 1, "score", "[0, 1]"),
@@ -53,6 +54,7 @@ CASES = [
     ("pairs-no-query", "pairs.jsonl", '{"document": "d", "score": 0.5}\n', read_graded_pairs, 1, "query", "needs"),
     ("pairs-unknown-doc-id", "pairs.jsonl", '{"query_id": "q1", "doc_id": "d9", "score": 0.5}\n', lambda p: read_graded_pairs(p, COLLECTION), 1, "doc_id", "unknown document"),
     ("pairs-id-without-collection", "pairs.jsonl", '{"query_id": "q1", "document": "d", "score": 0.5}\n', read_graded_pairs, 1, "query_id", "no collection"),
+    ("pairs-text-with-unknown-id-checked", "pairs.jsonl", '{"query_id": "nope", "query": "q", "doc_id": "d1", "document": "d", "score": 1}\n', lambda p: read_graded_pairs(p, COLLECTION, check_ids=True), 1, "query_id", "unknown query 'nope'"),
     ("groups-no-positive", "groups.jsonl", '{"query": "q", "positives": [], "negatives": [{"document": "n"}]}\n', read_multi_positive_groups, 1, "positives", "at least one"),
     ("groups-bad-member-score", "groups.jsonl", '{"query": "q", "positives": [{"document": "p", "score": -0.1}]}\n', read_multi_positive_groups, 1, "positives[0].score", "[0, 1]"),
 ]
@@ -86,6 +88,45 @@ def test_beir_folder_without_qrels_is_rejected(tmp_path):
     (tmp_path / "queries.jsonl").write_text('{"_id": "1", "text": "q"}\n')
     with pytest.raises(InputError, match="no qrels"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize(("layout", "train", "test", "field"), [
+    ("trec", ("qrels/train.txt", "q1 0 d1 1\n"), ("qrels/test.txt", "q1 0 d2 1\n"), "qid"),
+    ("beir", ("qrels/train.tsv", "q1\td1\t1\n"), ("qrels/test.tsv", "q1\td2\t1\n"), "query-id"),
+])
+def test_a_query_judged_in_two_splits_is_rejected(tmp_path, layout, train, test, field):
+    """Otherwise it sits in train and test, and one split's judgements replace the other's."""
+    if layout == "trec":
+        (tmp_path / "corpus.trec").write_text("<DOC><DOCNO>d1</DOCNO><TEXT>a</TEXT></DOC>\n<DOC><DOCNO>d2</DOCNO><TEXT>b</TEXT></DOC>\n")
+        (tmp_path / "topics.tsv").write_text("q1\tquery\n")
+    else:
+        (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}\n')
+        (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "query"}\n')
+    (tmp_path / "qrels").mkdir()
+    for name, content in (train, test):
+        (tmp_path / name).write_text(content)
+    with pytest.raises(InputError, match="judged in two splits") as caught:
+        load(tmp_path)
+    assert caught.value.field == field
+    assert caught.value.path == str(tmp_path / train[0])  # sorted: test first, then train repeats q1
+
+
+def test_export_refuses_a_folder_holding_a_collection(tmp_path, cranfield):
+    """A stale corpus.jsonl would win over the new corpus.trec when the folder is loaded."""
+    from bixse.collections import export
+    export(cranfield, tmp_path / "out", "beir")
+    with pytest.raises(InputError, match="already holds a collection") as caught:
+        export(cranfield, tmp_path / "out", "trec")
+    assert caught.value.field == "output"
+    assert not (tmp_path / "out" / "corpus.trec").exists()
+
+
+def test_all_zero_judgements_have_no_graded_scale():
+    from bixse.collections import qrels_to_graded_pairs
+    unjudged = Collection("zeros", {"d1": Document("d1", "text")}, {"q1": "query"}, {"q1": {"d1": 0}},
+                          splits={"train": ("q1",)})
+    with pytest.raises(InputError, match="no relevant judgement"):
+        qrels_to_graded_pairs(unjudged, "train")
 
 
 def test_unknown_collection_name():

@@ -57,3 +57,16 @@ def test_a_folder_outside_site_packages_is_known_by_path_size_and_mtime(tmp_path
     before = model_fingerprint(copy, label="m")
     os.utime(copy / "config.json", (1_000_000, 1_000_000))
     assert model_fingerprint(copy, label="m") != before  # touched or re-saved: a cache miss, never a stale label
+
+
+def test_an_edited_chat_template_is_another_judge(tmp_path):
+    """transformers keeps the chat template in chat_template.jinja: a new template is a new prompt."""
+    model = tmp_path / "models" / "m"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    template = model / "chat_template.jinja"
+    template.write_text("{{ messages[0]['content'] }}")
+    before = model_fingerprint(model, label="m")
+    template.write_text("System: grade it.\n{{ messages[0]['content'] }}")
+    os.utime(template, (2_000_000, 2_000_000))
+    assert model_fingerprint(model, label="m") != before

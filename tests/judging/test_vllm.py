@@ -19,6 +19,11 @@ class Logprob:
     logprob: float
 
 
+def decoded(tokenizer, prompts) -> list[str]:
+    """The texts of token prompts, as vLLM takes them (``{"prompt_token_ids": [...]}``)."""
+    return [tokenizer.decode(prompt["prompt_token_ids"]) for prompt in prompts]
+
+
 def fake_vllm(tokenizer_dir, top_by_text: dict[str, float]) -> types.ModuleType:
     """A ``vllm`` module whose engine answers every prompt with ``top_by_text`` (token text -> log-prob)."""
     from transformers import AutoTokenizer
@@ -37,7 +42,8 @@ def fake_vllm(tokenizer_dir, top_by_text: dict[str, float]) -> types.ModuleType:
             return self.tokenizer
 
         def generate(self, prompts, params, use_tqdm=True):
-            self.prompts, self.params = prompts, params
+            self.token_prompts, self.params = prompts, params
+            self.prompts = decoded(self.tokenizer, prompts)
             top = {self.tokenizer.convert_tokens_to_ids(t): Logprob(lp) for t, lp in top_by_text.items()}
             return [types.SimpleNamespace(outputs=[types.SimpleNamespace(logprobs=[top])]) for _ in prompts]
 
@@ -61,6 +67,9 @@ def test_vllm_grade_readout(smollm2_tokenizer_dir, monkeypatch) -> None:
     assert engine.params == {"max_tokens": 1, "temperature": 0.0, "logprobs": 20}
     assert engine.prompts[0].startswith("<|im_start|>system") and engine.prompts[0].endswith("<|im_start|>assistant\n")
     assert engine.prompts[0].count("word") == 8, "documents cut to the token budget"
+    # Token ids without added special tokens: the chat template wrote them (no second BOS).
+    assert engine.token_prompts[0]["prompt_token_ids"] == \
+        engine.tokenizer(engine.prompts[0], add_special_tokens=False)["input_ids"]
     assert judge.identity.startswith("vllm:org/some-7b-instruct@default|mode=grade")
     assert judge.source == "llm:some-7b-instruct"
 
@@ -76,7 +85,7 @@ def test_vllm_prompts_go_grouped_by_query_and_come_back_in_order(smollm2_tokeniz
     engine_class = vllm.LLM  # its instances answer per prompt below
 
     def generate(self, prompts, params, use_tqdm=True):
-        self.prompts = prompts
+        self.prompts = prompts = decoded(self.tokenizer, prompts)
         grade = {True: self.tokenizer.convert_tokens_to_ids("3"), False: self.tokenizer.convert_tokens_to_ids("0")}
         return [types.SimpleNamespace(outputs=[types.SimpleNamespace(logprobs=[{grade["zebra" in prompt]: Logprob(0.0)}])])
                 for prompt in prompts]
@@ -90,3 +99,13 @@ def test_vllm_prompts_go_grouped_by_query_and_come_back_in_order(smollm2_tokeniz
     engine = vllm.LLM.last
     assert ["first query" in prompt for prompt in engine.prompts] == [True, True, False, False]
     assert engine.options == {"enable_prefix_caching": False}, "the user's engine option wins"
+
+
+def test_engine_options_that_change_scores_are_part_of_the_identity(smollm2_tokenizer_dir, monkeypatch) -> None:
+    """Another revision or dtype is another judge (its labels are not reused); memory settings are not."""
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(smollm2_tokenizer_dir, {}))
+    base = VLLMJudge("org/model", revision="a").identity
+    assert VLLMJudge("org/model", revision="b").identity != base
+    assert VLLMJudge("org/model", revision="a", dtype="float16").identity != base
+    assert VLLMJudge("org/model", revision="a", gpu_memory_utilization=0.5, tensor_parallel_size=2).identity == base
+    assert base.startswith("vllm:org/model@a|")

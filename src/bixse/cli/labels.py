@@ -59,8 +59,8 @@ def import_command(
 def export_command(
     labels: Annotated[Path, typer.Argument(help="A graded-pairs file (JSONL, e.g. from `bixse judge -o` or "
                                            "`bixse labels import`) whose pairs carry query_id and doc_id.")],
-    collection: Annotated[str, typer.Option("--collection", "-c", help="The collection the labels' ids refer to "
-                                            "(checked, as when training on them).")],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="The collection the labels' ids refer to: "
+                                            "every query_id and doc_id must be in it.")],
     max_grade: Annotated[int, typer.Option("--max-grade", help="The top grade of the qrels' scale: grade = "
                                            "score * max-grade, rounded half up (3: TREC DL's 0-3).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="TREC qrels file to write (qid 0 docid grade), "
@@ -74,7 +74,7 @@ def export_command(
         bixse labels export graded.jsonl -c cranfield --max-grade 3 -o qrels.txt
     """
     check_output_file(output)
-    exported = write_labels_as_qrels(output, read_graded_pairs(labels, load(collection)), max_grade)
+    exported = write_labels_as_qrels(output, read_graded_pairs(labels, load(collection), check_ids=True), max_grade)
     histogram = ", ".join(f"{grade}: {count:,}" for grade, count in exported.grade_counts.items())
     console.print(f"wrote {exported.written:,} judgements for {exported.num_queries:,} queries (grades {histogram}; "
                   f"grade = round(score * {max_grade})): {escape(str(output))}", highlight=False, soft_wrap=True)

@@ -52,7 +52,20 @@ def export(collection: Collection, folder: str | Path, fmt: Literal["beir", "tre
     if fmt not in writers:
         raise InputError(f"unknown format '{fmt}' (expected beir or trec)", field="format")
     check_output_folder(folder)
+    _check_holds_no_collection(Path(folder))
     return writers[fmt](collection, folder)
+
+
+# What ``load`` reads from a folder: an earlier export's files would outlive this one's (a stale
+# ``corpus.jsonl`` wins over a new ``corpus.trec``; an old split's qrels reads as a split).
+_COLLECTION_FILES = ("corpus.jsonl", "queries.jsonl", "corpus.trec", "topics.tsv", "qrels")
+
+
+def _check_holds_no_collection(folder: Path) -> None:
+    found = [name for name in _COLLECTION_FILES if (folder / name).exists()]
+    if found:
+        raise InputError(f"already holds a collection ({', '.join(found)}): export into a new or empty folder, "
+                         "or remove it first", path=folder, field="output")
 
 
 __all__ = [

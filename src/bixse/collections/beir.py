@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from bixse.collections.model import Collection, Document, Qrels
-from bixse.collections.validation import KnownIds, parse_grade, require_text, string_id
+from bixse.collections.validation import BEIR_QRELS_HEADERS, KnownIds, add_split_qrels, parse_grade, require_text, string_id
 from bixse.errors import InputError
 from bixse.io import atomic_write, iter_jsonl, open_text, write_jsonl
 
@@ -60,7 +60,7 @@ def read_qrels_tsv(path: str | Path, known: KnownIds | None = None) -> Qrels:
             if not line.strip():
                 continue
             fields = line.rstrip("\n").split("\t")
-            if line_number == 1 and fields[0].strip().lower() in {"query-id", "query_id", "qid"}:
+            if line_number == 1 and fields[0].strip().lower() in BEIR_QRELS_HEADERS:
                 continue
             if len(fields) != 3:
                 raise InputError(
@@ -103,10 +103,7 @@ def load_beir(folder: str | Path, unknown_ids: Literal["error", "drop"] = "error
     splits: dict[str, tuple[str, ...]] = {}
     for qrels_path in qrels_files:
         split_qrels = read_qrels_tsv(qrels_path, KnownIds(queries, corpus, unknown_ids))
-        for query_id in split_qrels:
-            if query_id in qrels:
-                raise InputError(f"query '{query_id}' is judged in two splits", path=qrels_path, field="query-id")
-        qrels.update(split_qrels)
+        add_split_qrels(qrels, split_qrels, path=qrels_path, field="query-id")
         splits[qrels_path.stem] = tuple(split_qrels)
     return Collection(name=folder.name, corpus=corpus, queries=queries, qrels=qrels, splits=splits)
 

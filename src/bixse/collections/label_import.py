@@ -5,8 +5,8 @@ judgement becomes a graded pair with ``score = grade / max_grade`` (the BiXSE ta
 resolved against a collection. Two layouts are read, told apart by the first non-empty line:
 
 - TREC qrels, whitespace-separated: ``qid iter docid grade`` (4 fields; ``iter`` is ignored);
-- BEIR qrels TSV: ``query-id<TAB>corpus-id<TAB>score`` (3 fields; a ``query-id`` header line
-  is optional).
+- BEIR qrels TSV: ``query-id<TAB>corpus-id<TAB>score`` (3 fields; a header line, ``query-id``,
+  ``query_id`` or ``qid`` first, is optional).
 
 Usage::
 
@@ -36,7 +36,7 @@ from typing import Literal
 from bixse.collections.model import Collection, Qrels
 from bixse.collections.training_data import GradedPair
 from bixse.collections.trec import write_trec_qrels
-from bixse.collections.validation import parse_grade
+from bixse.collections.validation import BEIR_QRELS_HEADERS, parse_grade
 from bixse.errors import InputError
 from bixse.io import open_text
 
@@ -48,7 +48,6 @@ FIELD_NAMES: dict[QrelsFormat, tuple[str, str, str]] = {
     "trec": ("qid", "docid", "grade"),
     "beir": ("query-id", "corpus-id", "score"),
 }
-BEIR_HEADERS = ("query-id", "query_id")
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,9 @@ def read_qrels_labels(
         path: the qrels file (TREC ``qid iter docid grade`` or BEIR ``query-id corpus-id score``).
         collection: resolves query ids to query texts and document ids to ``Document.full_text``.
         max_grade: the top grade of the judge's scale (3 for TREC DL and UMBRELA's 0-3, 1 for
-            binary qrels); ``score = grade / max_grade``. A grade outside ``0..max_grade`` is an error.
+            binary qrels); ``score = grade / max_grade``. A grade above ``max_grade`` is an error; a
+            negative one (TREC Web's -2 spam, -1 junk) is judged not relevant: score 0, as
+            trec_eval reads it and as ``qrels_to_graded_pairs`` does.
         unknown_ids: a line naming a query or document absent from ``collection`` is an error
             (``"error"``) or is skipped and counted (``"drop"``, with a logged warning).
         source: recorded on every pair; default ``qrels:<file stem>``.
@@ -108,7 +109,7 @@ def read_qrels_labels(
                 continue
             if fmt is None:
                 fmt = _detect_format(line, path=path, line=line_number)
-                if fmt == "beir" and line.split()[0].lower() in BEIR_HEADERS:
+                if fmt == "beir" and line.split()[0].lower() in BEIR_QRELS_HEADERS:
                     continue
             query_id, doc_id, grade = _parse_line(line, fmt, max_grade, path=path, line=line_number)
             query_field, doc_field, _ = FIELD_NAMES[fmt]
@@ -126,7 +127,7 @@ def read_qrels_labels(
                                  f"(first judged on line {earlier})", path=path, line=line_number, field=doc_field)
             pairs.append(GradedPair(
                 query=collection.queries[query_id], document=collection.corpus[doc_id].full_text,
-                score=grade / max_grade, query_id=query_id, doc_id=doc_id, grade=grade, source=source,
+                score=max(grade, 0) / max_grade, query_id=query_id, doc_id=doc_id, grade=grade, source=source,
             ))
     if dropped:
         logger.warning("%s: dropped %d line(s) naming queries or documents not in collection '%s'",
@@ -192,7 +193,7 @@ def _detect_format(text: str, *, path: Path, line: int) -> QrelsFormat:
     if len(text.rstrip("\r\n").split("\t")) == 3:
         return "beir"
     fields = text.split()
-    if fields[0].lower() in BEIR_HEADERS or len(fields) == 3:
+    if fields[0].lower() in BEIR_QRELS_HEADERS or len(fields) == 3:
         return "beir"
     if len(fields) == 4:
         return "trec"
@@ -216,8 +217,6 @@ def _parse_line(text: str, fmt: QrelsFormat, max_grade: int, *, path: Path, line
         if not query_id or not doc_id:
             raise InputError("empty id", path=path, line=line, field=query_field if not query_id else doc_field)
     grade = parse_grade(raw_grade, path=path, line=line, field=grade_field)
-    if grade < 0:
-        raise InputError(f"grade {grade} is below 0; grades run 0..{max_grade}", path=path, line=line, field=grade_field)
     if grade > max_grade:
         raise InputError(f"grade {grade} is above the top grade {max_grade}; pass a larger --max-grade "
                          "(the top of this judge's scale)", path=path, line=line, field=grade_field)

@@ -103,8 +103,8 @@ TrainingExamples = list[GradedPair] | list[MultiPositiveGroup]
 class _TextResolver:
     """Turns a record's id-or-text fields into text, locating every failure."""
 
-    def __init__(self, path: str | Path, collection: Collection | None) -> None:
-        self.path, self.collection = path, collection
+    def __init__(self, path: str | Path, collection: Collection | None, check_ids: bool = False) -> None:
+        self.path, self.collection, self.check_ids = path, collection, check_ids
 
     def resolve(self, record: Mapping[str, Any], line: int, id_field: str, text_field: str,
                 table: str) -> tuple[str, str | None]:
@@ -115,9 +115,14 @@ class _TextResolver:
             if not isinstance(text, str) or not text.strip():
                 raise InputError("empty text" if isinstance(text, str) else "expected a string",
                                  path=self.path, line=line, field=text_field)
+            if self.check_ids and item_id is not None:
+                self._from_collection(item_id, line, id_field, table)
             return text.strip(), item_id
         if item_id is None:
             raise InputError(f"needs '{text_field}' or '{id_field}'", path=self.path, line=line, field=text_field)
+        return self._from_collection(item_id, line, id_field, table), item_id
+
+    def _from_collection(self, item_id: str, line: int, id_field: str, table: str) -> str:
         if self.collection is None:
             raise InputError(f"'{id_field}' given but no collection to resolve it (pass --collection)",
                              path=self.path, line=line, field=id_field)
@@ -125,11 +130,11 @@ class _TextResolver:
             if item_id not in self.collection.queries:
                 raise InputError(f"unknown query '{item_id}' in collection '{self.collection.name}'",
                                  path=self.path, line=line, field=id_field)
-            return self.collection.queries[item_id], item_id
+            return self.collection.queries[item_id]
         if item_id not in self.collection.corpus:
             raise InputError(f"unknown document '{item_id}' in collection '{self.collection.name}'",
                              path=self.path, line=line, field=id_field)
-        return self.collection.corpus[item_id].full_text, item_id
+        return self.collection.corpus[item_id].full_text
 
 
 def iter_training_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -215,9 +220,14 @@ def _records_of(dataset: Any, path: str | Path) -> Iterator[tuple[int, dict[str,
         yield row_number, {key: value for key, value in record.items() if value is not None}
 
 
-def read_graded_pairs(path: str | Path, collection: Collection | None = None) -> list[GradedPair]:
-    """Read and validate a graded-pairs file; ids resolve against ``collection``."""
-    resolver = _TextResolver(path, collection)
+def read_graded_pairs(path: str | Path, collection: Collection | None = None, *,
+                      check_ids: bool = False) -> list[GradedPair]:
+    """Read and validate a graded-pairs file; ids resolve against ``collection``.
+
+    A record with texts trains on them whatever its ids; ``check_ids`` also requires those ids
+    to be in ``collection`` (for uses of the ids themselves, such as writing qrels).
+    """
+    resolver = _TextResolver(path, collection, check_ids)
     pairs = []
     for line, record in iter_training_records(path):
         if "positives" in record:
@@ -289,6 +299,9 @@ def qrels_to_graded_pairs(collection: Collection, split: str = "train", source: 
     Judged non-relevant documents (gain 0) become pairs with score 0: explicit graded negatives.
     """
     max_gain = collection.max_grade()
+    if max_gain < 1:
+        raise InputError(f"collection '{collection.name}' has no relevant judgement (top grade {max_gain}): "
+                         "graded scores need a top grade of at least 1", field="qrels")
     pairs = []
     for query_id in collection.query_ids(split):
         for doc_id, gain in collection.qrels.get(query_id, {}).items():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from bixse.collections.model import Collection, Document, Qrels, Run
-from bixse.collections.validation import KnownIds, parse_grade
+from bixse.collections.validation import KnownIds, add_split_qrels, parse_grade
 from bixse.errors import InputError
 from bixse.io import atomic_write, open_text, read_text
 
@@ -139,10 +139,11 @@ def read_trec_corpus(path: str | Path) -> dict[str, Document]:
     content = read_text(path)
     corpus: dict[str, Document] = {}
     for line, record in _doc_records(content, path):
-        fields = {}
-        for name, pattern in _FIELD_PATTERN.items():
-            found = pattern.search(record)
-            fields[name] = html.unescape(found.group(1).strip()) if found else ""
+        # TREC disks split long documents (AP, FR) into several <TEXT> blocks: all are the text.
+        blocks = {name: [html.unescape(b.strip()) for b in pattern.findall(record)] for name, pattern in _FIELD_PATTERN.items()}
+        if len(blocks["DOCNO"]) > 1:
+            raise InputError(f"a document with {len(blocks['DOCNO'])} <DOCNO> tags", path=path, line=line, field="DOCNO")
+        fields = {name: "\n".join(b for b in found if b) for name, found in blocks.items()}
         doc_id = fields["DOCNO"]
         if not doc_id:
             raise InputError("missing id", path=path, line=line, field="DOCNO")
@@ -187,7 +188,7 @@ def load_trec_folder(folder: str | Path, unknown_ids: Literal["error", "drop"] =
     splits: dict[str, tuple[str, ...]] = {}
     for qrels_path in sorted((folder / "qrels").glob("*.txt")):
         split_qrels = read_trec_qrels(qrels_path, KnownIds(queries, corpus, unknown_ids))
-        qrels.update(split_qrels)
+        add_split_qrels(qrels, split_qrels, path=qrels_path, field="qid")
         splits[qrels_path.stem] = tuple(split_qrels)
     if not splits:
         raise InputError("not a TREC folder: no qrels/<split>.txt file", path=folder)

@@ -14,6 +14,18 @@ from bixse.errors import InputError
 logger = logging.getLogger(__name__)
 
 Where = str | Path
+# The first column's name in a BEIR qrels header line (BEIR writes ``query-id``; others exist).
+BEIR_QRELS_HEADERS = frozenset({"query-id", "query_id", "qid"})
+
+
+def add_split_qrels(qrels: dict[str, dict[str, int]], split_qrels: Mapping[str, dict[str, int]], *,
+                    path: Where, field: str) -> None:
+    """Add one split's judgements to ``qrels``; a query judged in two splits is an error, since
+    it would sit in both (train leaking into test) and one split's judgements would replace the other's."""
+    for query_id in split_qrels:
+        if query_id in qrels:
+            raise InputError(f"query '{query_id}' is judged in two splits", path=path, field=field)
+    qrels.update(split_qrels)
 
 
 def string_id(record: Mapping[str, Any], field: str, *, path: Where, line: int) -> str:

@@ -18,8 +18,10 @@ from pathlib import Path
 from bixse.errors import InputError
 
 # Files whose change means different scores; tokenizer files count (a new vocabulary shifts
-# which token ids the grades map to).
-_FINGERPRINTED_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".model", ".txt")
+# which token ids the grades map to), and so does the chat template (transformers saves it as
+# chat_template.jinja: a new template is a new prompt) and a remote-code model's .py files.
+_FINGERPRINTED_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".model", ".txt",
+                           ".jinja", ".tiktoken", ".py")
 
 
 def file_fingerprint(paths: list[Path], base: Path | None = None) -> str:

@@ -24,6 +24,15 @@ from bixse.judging.prompts import JudgeMode, PromptTemplate, default_prompt
 from bixse.judging.scoring import judgement_from_label_logprobs, label_token_ids, logsumexp
 
 
+# vllm.LLM options that set speed or memory, never the scores: left out of the judge's identity,
+# so tuning them keeps the cached labels.
+THROUGHPUT_ONLY_OPTIONS = frozenset({
+    "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "pipeline_parallel_size",
+    "max_num_seqs", "max_num_batched_tokens", "swap_space", "cpu_offload_gb", "enforce_eager",
+    "disable_log_stats", "max_model_len", "seed",
+})
+
+
 class VLLMJudge(Judge):
     """Graded or yes/no relevance with vLLM's offline engine (``vllm.LLM``).
 
@@ -62,14 +71,18 @@ class VLLMJudge(Judge):
         self.engine_options = {"enable_prefix_caching": True, **engine_options}
         self.name = Path(str(model)).name if Path(str(model)).exists() else str(model).rstrip("/").split("/")[-1]
         self.prompt_version = self.prompt.key
-        self._model_identity = identity or model_fingerprint(model)
+        self._model_identity = identity or model_fingerprint(model, revision=engine_options.get("revision"))
         self._llm: Any = None
 
     @property
     def identity(self) -> str:
+        # Engine options that can change the scores (dtype, quantization, tokenizer, revision...)
+        # are part of the judge; the ones that only set throughput or memory are not.
+        scoring = {k: v for k, v in sorted(self.engine_options.items()) if k not in THROUGHPUT_ONLY_OPTIONS}
+        options = "".join(f"|{k}={v}" for k, v in scoring.items())
         return (f"vllm:{self._model_identity}|mode={self.mode}|max_grade={self.max_grade}"
                 f"|doc_tokens={self.max_document_tokens}|query_tokens={self.max_query_tokens}"
-                f"|top_logprobs={self.top_logprobs}")
+                f"|top_logprobs={self.top_logprobs}{options}")
 
     def _load(self) -> None:
         import vllm
@@ -93,7 +106,12 @@ class VLLMJudge(Judge):
                                  max_grade=self.max_grade, max_query_tokens=self.max_query_tokens,
                                  max_document_tokens=self.max_document_tokens) for index in order]
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
-        outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        # Token ids, not text: vLLM tokenises a text prompt with the special tokens, so a chat
+        # template's own BOS would come twice (Llama 3, Gemma); the transformers judge reads the same ids.
+        templated = bool(self._tokenizer.chat_template)
+        tokens = [{"prompt_token_ids": list(self._tokenizer(text, add_special_tokens=not templated)["input_ids"])}
+                  for text in prompts]
+        outputs = self._llm.generate(tokens, params, use_tqdm=False)
         results: list[Judgement | Skipped | None] = [None] * len(pairs)
         for index, output in zip(order, outputs):
             top = output.outputs[0].logprobs[0]  # token id -> Logprob(logprob=..., ...)
