@@ -4,6 +4,7 @@ limit, and an API key that never leaks."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -247,6 +248,28 @@ def test_credentials_in_the_url_stay_out_of_identity_and_messages() -> None:
     assert judge.base_url == "http://127.0.0.1:9/v1"
     with pytest.raises(InputError, match="base URL"):
         HTTPJudge("m", base_url="ftp://host/v1")
+
+
+def test_url_credentials_go_as_basic_auth_and_stay_out_of_the_request_log(stub, caplog) -> None:
+    """httpx logs each request's URL at INFO: a password left in the URL would be logged."""
+    state, url = stub
+    judge = make_judge(url.replace("http://", "http://user:hunter2@"))
+    with caplog.at_level(logging.INFO):
+        label_pairs(judge, PAIRS[:1])
+    expected = "Basic " + base64.b64encode(b"user:hunter2").decode()
+    assert state.requests[0]["authorization"] == expected
+    assert "HTTP Request" in caplog.text and "hunter2" not in caplog.text
+    assert "hunter2" not in judge.request_body("q", "d")[0]
+
+
+def test_an_echoed_key_is_redacted_before_the_body_is_cut(stub, monkeypatch) -> None:
+    """The message keeps 200 characters of the body: cut first, a key across the cut would leak its start."""
+    state, url = stub
+    monkeypatch.setenv("MY_JUDGE_KEY", SECRET)
+    state.reply = lambda n, body: (401, "x" * 188 + " key " + SECRET, {}, 0.0)
+    with pytest.raises(JudgeError) as caught:
+        label_pairs(make_judge(url, api_key_env="MY_JUDGE_KEY"), PAIRS[:1])
+    assert SECRET[:6] not in str(caught.value) and "***" in str(caught.value)
 
 
 def test_concurrency_limit_holds(stub) -> None:

@@ -64,16 +64,18 @@ class _Stopped(Exception):
 class _Endpoint:
     """One base URL's state: its back-off, its failures in a row, whether it is dead, its counts."""
 
-    def __init__(self, request_base: str, shown: str) -> None:
-        self.request_base, self.shown = request_base, shown
+    def __init__(self, request_base: str, shown: str, auth: tuple[str, str] | None) -> None:
+        self.request_base, self.shown, self.auth = request_base, shown, auth
         self.down_until = 0.0
         self.failures_in_a_row = 0
         self.dead: str | None = None  # why, once dead
         self.answered = self.failed = 0
 
 
-def _split_url(base_url: str) -> tuple[str, str]:
-    """(the URL requests go to, the URL shown in identities and messages: no credentials)."""
+def _split_url(base_url: str) -> tuple[str, str, tuple[str, str] | None]:
+    """(the URL requests go to, the URL shown in identities and messages, the URL's user and
+    password). Credentials travel as basic auth, not in the URL: httpx logs each request's URL
+    at INFO, password included."""
     import httpx
 
     try:
@@ -83,7 +85,9 @@ def _split_url(base_url: str) -> tuple[str, str]:
     if url.scheme not in ("http", "https") or not url.host:
         raise InputError("base URL must be http(s)://host[:port]/path", field="base_url")
     port = f":{url.port}" if url.port else ""
-    return str(url).rstrip("/"), f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}"
+    auth = (url.username, url.password) if url.userinfo else None
+    return (str(url.copy_with(userinfo=b"")).rstrip("/"), f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}",
+            auth)
 
 
 class HTTPJudge(Judge):
@@ -291,7 +295,8 @@ class HTTPJudge(Judge):
             endpoint = self._pick_endpoint(stop)
             retry_after = None
             try:
-                response = client.post(endpoint.request_base + path, json=body, headers=headers)
+                response = client.post(endpoint.request_base + path, json=body, headers=headers,
+                                       **({"auth": endpoint.auth} if endpoint.auth else {}))
             except httpx.TimeoutException:
                 last_problem = f"timed out after {self.timeout_s:g} s"
             except httpx.TransportError as exc:
@@ -309,7 +314,7 @@ class HTTPJudge(Judge):
                     hint = f" (is ${self.api_key_env} set and valid?)" if response.status_code in (401, 403) else ""
                     raise JudgeError(self._redact(
                         f"endpoint {endpoint.shown} answered HTTP {response.status_code}{hint}: "
-                        f"{response.text[:200]!r}"))
+                        f"{self._redact(response.text)[:200]!r}"))  # redacted before the cut: no half key
                 last_problem = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("retry-after")
             self._record_failure(endpoint, last_problem, retry_after)
