@@ -84,6 +84,23 @@ def test_bad_measures_and_qrels_are_input_errors():
         evaluate_run(RUN, {"q4": {"d8": 0}})
 
 
+def test_recall_and_precision_without_a_cutoff_fail_before_any_retrieval():
+    from bixse.evaluation.measures import check_measures
+    for name in ("R", "P"):
+        with pytest.raises(InputError, match=f"'{name}' needs a cutoff") as caught:
+            check_measures(["nDCG@10", name])
+        assert caught.value.field == "measure"
+
+
+def test_judged_only_reciprocal_rank_drops_unjudged_documents_before_the_cut():
+    """12 unjudged documents above the one relevant: judged-only, it is first (RR 1), not past rank 10."""
+    qrels = {"q1": {"a": 1, "z": 0}}
+    run = {"q1": {**{f"u{i:02d}": 1.0 - i / 100 for i in range(12)}, "a": 0.5, "z": 0.4}}
+    result = evaluate_run(run, qrels, ["RR(judged_only=True)@10", "RR@10", "nDCG(judged_only=True)@10"])
+    assert result.aggregate == pytest.approx({"RR(judged_only=True)@10": 1.0, "RR@10": 0.0,
+                                              "nDCG(judged_only=True)@10": 1.0})
+
+
 def test_agrees_with_pytrec_eval_on_random_graded_runs():
     import numpy as np
     import pytrec_eval

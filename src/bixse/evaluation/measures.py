@@ -76,6 +76,8 @@ def to_ir_measure(name: str, relevance_threshold: int = DEFAULT_RELEVANCE_THRESH
         raise InputError(f"unknown measure '{name}' (e.g. {', '.join(DEFAULT_MEASURES)}, or an ir_measures name)",
                          field="measure") from None
     params = dict(measure.params)
+    if measure.NAME in ("R", "P") and "cutoff" not in params:  # ir_measures would fail only once scoring
+        raise InputError(f"'{name}' needs a cutoff, e.g. {measure.NAME}@100", field="measure")
     if "rel" in measure.SUPPORTED_PARAMS and "rel" not in params:
         params["rel"] = relevance_threshold
     if measure.NAME == "nDCG" and ndcg_gain == "exponential" and not {"gains", "dcg"} & set(params):
@@ -161,24 +163,31 @@ class EvaluationResult:
                    ndcg_gain=record.get("ndcg_gain", "linear"), skipped_queries=tuple(record.get("skipped_queries", ())))
 
 
-def _by_run_depth(measure_objects: Mapping[str, Any]) -> dict[int | None, dict[str, Any]]:
-    """Group measures by the run depth they are computed on (None: the whole run).
+def _by_run_depth(measure_objects: Mapping[str, Any]) -> dict[tuple[int | None, bool], dict[str, Any]]:
+    """Group measures by the run they are computed on: ``(depth, judged documents only)``
+    (depth None: the whole run).
 
     trec_eval's ``recip_rank`` has no cutoff, so ir_measures would send RR@k to its MS MARCO
     provider, which breaks score ties by doc id *ascending* (trec_eval: descending) and runs in
     Python. RR@k is instead trec_eval's ``recip_rank`` on the run cut at rank k: the same
-    value, with the tie order every other measure here uses.
+    value, with the tie order every other measure here uses. Judged-only RR@k drops the
+    unjudged documents before the cut, as judged-only does for every measure.
     """
     import ir_measures
 
-    groups: dict[int | None, dict[str, Any]] = {}
+    groups: dict[tuple[int | None, bool], dict[str, Any]] = {}
     for display, measure in measure_objects.items():
-        depth = None
+        depth, judged_first = None, False
         if measure.NAME == "RR" and "cutoff" in measure.params:
-            params = {key: value for key, value in measure.params.items() if key != "cutoff"}
+            params = {key: value for key, value in measure.params.items() if key not in ("cutoff", "judged_only")}
+            judged_first = bool(measure.params.get("judged_only", False))
             depth, measure = int(measure.params["cutoff"]), ir_measures.measures.RR(**params)
-        groups.setdefault(depth, {})[display] = measure
+        groups.setdefault((depth, judged_first), {})[display] = measure
     return groups
+
+
+def _judged_only(run: Run, qrels: Qrels) -> Run:
+    return {q: {d: s for d, s in docs.items() if d in qrels.get(q, {})} for q, docs in run.items()}
 
 
 def _trec_eval_top_k(run: Run, k: int) -> Run:
@@ -415,8 +424,9 @@ def _evaluate_with_ir_measures(measure_objects: Mapping[str, Any], qrels: Qrels,
     all in ``qrels``, each with a relevant document and a non-empty ranking)."""
     import ir_measures
 
-    for depth, group in _by_run_depth(measure_objects).items():
-        scored_run = run if depth is None else _trec_eval_top_k(run, depth)
+    for (depth, judged_first), group in _by_run_depth(measure_objects).items():
+        source = _judged_only(run, qrels) if judged_first else run
+        scored_run = source if depth is None else _trec_eval_top_k(source, depth)
         # Providers yield the measure objects they were given, one of equal ones ("MAP" and
         # "AP"): each fills every display name equal to it. Matching by identity avoids hashing
         # a measure (its repr) once per query and measure.
