@@ -65,3 +65,13 @@ def test_incomparable_results_are_rejected(systems):
         compare([result("a", systems["base"]), result("b", systems["base"], ("MAP",))])
     with pytest.raises(InputError, match="distinct"):
         compare([result("a", systems["base"]), result("a", systems["better"])])
+    with pytest.raises(InputError, match="n_resamples must be positive"):
+        compare([result("a", systems["base"]), result("b", systems["better"])], n_resamples=0)
+
+
+def test_evaluating_runs_checks_resampling_before_reading_any_run(tmp_path):
+    """A bad --resamples fails before any work, not after every model has retrieved."""
+    from bixse.evaluation.pipeline import evaluate_run_files
+    with pytest.raises(InputError, match="n_resamples") as caught:
+        evaluate_run_files([tmp_path / "absent.trec"], {"q1": {"d1": 1}}, n_resamples=0)
+    assert caught.value.field == "n_resamples"

@@ -69,6 +69,9 @@ def test_bad_inputs():
         paired_randomization_test([0.1], [0.2])
     with pytest.raises(InputError, match="confidence"):
         bootstrap_ci([0.1, 0.2], confidence=1.5)
+    for resamples in (0, -5):
+        with pytest.raises(InputError, match="n_resamples must be positive"):
+            bootstrap_ci([0.1, 0.2], n_resamples=resamples)
 
 
 def test_randomization_test_matches_scipys_exact_permutation_test():

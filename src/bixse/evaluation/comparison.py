@@ -129,6 +129,15 @@ def check_baseline(baseline: str | None, names: Sequence[str]) -> str:
     return baseline
 
 
+def check_resampling(confidence: float, n_resamples: int) -> None:
+    """Reject a confidence outside (0, 1) or fewer than one resample; cheap, so pipelines call it
+    before any model retrieves."""
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence must be in (0, 1), got {confidence}", field="confidence")
+    if n_resamples < 1:
+        raise InputError(f"n_resamples must be positive, got {n_resamples}", field="n_resamples")
+
+
 def compare(
     results: Sequence[EvaluationResult] | Mapping[str, EvaluationResult],
     baseline: str | None = None,
@@ -151,6 +160,7 @@ def compare(
     ordered = list(results.values()) if isinstance(results, Mapping) else list(results)
     if not ordered:
         raise InputError("nothing to compare", field="models")
+    check_resampling(confidence, n_resamples)
     _check_comparable(ordered)
     names = [r.name for r in ordered]
     baseline = check_baseline(baseline, names)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bixse.collections import Collection, Qrels, Run, load, read_trec_qrels, read_trec_run, write_trec_run
 from bixse.errors import InputError
-from bixse.evaluation.comparison import Comparison, check_baseline, compare
+from bixse.evaluation.comparison import Comparison, check_baseline, check_resampling, compare
 from bixse.evaluation.measures import (
     DEFAULT_MEASURES,
     DEFAULT_RELEVANCE_THRESHOLD,
@@ -155,6 +155,7 @@ def evaluate_models(
     if not models:
         raise InputError("give at least one model", field="model")
     check_measures(measures, relevance_threshold, ndcg_gain)
+    check_resampling(confidence, n_resamples)
     if top_k is not None and top_k <= 0:
         raise InputError(f"top_k must be positive, got {top_k}", field="top_k")
     if output_dir is not None:
@@ -220,6 +221,7 @@ def evaluate_run_files(
     if not run_paths:
         raise InputError("give at least one run file", field="run")
     check_measures(measures, relevance_threshold, ndcg_gain)
+    check_resampling(confidence, n_resamples)
     if output_dir is not None:
         check_output_folder(output_dir)
     names = _unique_names([Path(p).stem for p in run_paths])

@@ -75,6 +75,8 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_resamples:
         raise InputError("a confidence interval needs at least one value", field="scores")
     if not 0 < confidence < 1:
         raise InputError(f"confidence must be in (0, 1), got {confidence}", field="confidence")
+    if n_resamples < 1:
+        raise InputError(f"n_resamples must be positive, got {n_resamples}", field="n_resamples")
     rng = np.random.default_rng(seed)
     means = np.empty(n_resamples, dtype=np.float64)
     for start in range(0, n_resamples, _CHUNK):
