@@ -93,3 +93,17 @@ def test_numba_backend_for_large_searches_gives_the_same_run(texts, tmp_path, mo
     assert on_numba.keys() == on_numpy.keys()
     for query in QUERIES:
         assert on_numba[query] == pytest.approx(on_numpy[query], rel=1e-6)
+
+
+def test_saving_leaves_another_writers_staging_alone_and_no_staging_of_its_own(texts, tmp_path):
+    """Two processes missing the cache at once each stage in their own folder: neither deletes the other's."""
+    corpus = corpus_of(texts)
+    probe = BM25Retriever(corpus, cache_dir=tmp_path / "probe", show_progress=False)
+    (key,) = [p.name for p in (tmp_path / "probe" / "bm25").iterdir()]
+    other = tmp_path / "bm25" / f".{key}.partial"  # where another writer is halfway
+    other.mkdir(parents=True)
+    (other / "params.index.json").write_text("{}")
+    built = BM25Retriever(corpus, cache_dir=tmp_path, show_progress=False)
+    assert built.cache_hit is False and (other / "params.index.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "bm25").iterdir()) == sorted([key, other.name])
+    assert BM25Retriever(corpus, cache_dir=tmp_path, show_progress=False).search(QUERIES, 10) == probe.search(QUERIES, 10)

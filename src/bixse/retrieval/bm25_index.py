@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,18 +102,28 @@ def index_key(doc_ids: Sequence[str], texts: Sequence[str], parameters: dict[str
 
 
 def save_index(folder: Path, model: Any, tokenizer: Any) -> None:
-    """bm25s's files, the tokenizer's vocabulary, then the marker that says they are all there."""
+    """bm25s's files, the tokenizer's vocabulary, then the marker that says they are all there.
+
+    Each writer stages in a folder of its own: two processes missing the cache for one corpus
+    at once must not delete each other's half-written files. The first to rename wins; the
+    other keeps that index."""
     if folder.exists():
         shutil.rmtree(folder)
-    staging = folder.with_name(f".{folder.name}.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    model.save(str(staging))
-    tokenizer.save_vocab(str(staging))
-    checksums = {path.name: file_crc32(path) for path in sorted(staging.iterdir())}
-    marker = {"documents": int(model.scores["num_docs"]), "crc32": checksums}
-    (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2))
-    staging.rename(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    try:
+        model.save(str(staging))
+        tokenizer.save_vocab(str(staging))
+        checksums = {path.name: file_crc32(path) for path in sorted(staging.iterdir())}
+        marker = {"documents": int(model.scores["num_docs"]), "crc32": checksums}
+        (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2))
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / COMPLETE_MARKER).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_index(folder: Path, tokenizer: Any) -> Any | None:
