@@ -94,3 +94,18 @@ def test_document_keys_ignore_padding() -> None:
 def test_gathers_are_identity_without_distributed() -> None:
     tensor = torch.randn(3, 2)
     assert gather_with_grad(tensor) is tensor and gather_without_grad(tensor) is tensor
+
+
+@pytest.mark.parametrize("name", ["jointlh", "bixse", "soft_infonce"])
+def test_bf16_embeddings_keep_float32_labels(name):
+    """Labels cast to bf16 would round 0.7 to 0.699: a positive_threshold of 0.7 then drops every row."""
+    from bixse.losses import get_loss
+
+    torch.manual_seed(0)
+    query, docs = torch.randn(2, 8).bfloat16(), torch.randn(2, 2, 8).bfloat16()
+    labels = torch.tensor([[0.7, 0.1], [0.7, 0.2]])
+    loss = get_loss(name, **({"positive_threshold": 0.7} if name != "bixse" else {}))
+    in_bf16 = loss.compute_loss_from_embeddings(query, docs, labels)
+    in_fp32 = loss.compute_loss_from_embeddings(query.float(), docs.float(), labels)
+    assert in_fp32.item() > 0
+    assert in_bf16.item() == pytest.approx(in_fp32.item(), rel=2e-2)

@@ -64,6 +64,21 @@ def test_draws_are_reproducible_per_seed():
     assert run(3) != run(4)
 
 
+def test_a_resumed_loss_draws_what_an_uninterrupted_one_would():
+    """The generator is checkpointed with the loss (loss_state.pt), not restarted from the seed."""
+    from bixse.training.trainer import loss_own_state
+
+    query, docs, labels = one_hot_batch(SCORES, LABELS)
+    uninterrupted = get_loss("rand1lh", seed=3)
+    values = [uninterrupted.compute_loss_from_embeddings(query, docs, labels).item() for _ in range(20)]
+    before_kill = get_loss("rand1lh", seed=3)
+    for _ in range(10):
+        before_kill.compute_loss_from_embeddings(query, docs, labels)
+    resumed = get_loss("rand1lh", seed=3)
+    resumed.load_state_dict(loss_own_state(before_kill), strict=False)  # as BixseTrainer resumes
+    assert [resumed.compute_loss_from_embeddings(query, docs, labels).item() for _ in range(10)] == values[10:]
+
+
 def test_grade_weighting_draws_in_proportion_to_the_label():
     query, docs, labels = one_hot_batch(SCORES, LABELS)  # row 1: labels 1.0 (column 3) and 0.5 (column 5)
     table = expected_by_draw()

@@ -140,3 +140,41 @@ def test_any_batch_size_covers_the_rows(batch_size):
     batches = list(QueryBatchSampler(dataset, batch_size=batch_size, drop_last=False, seed=3))
     assert sorted(i for b in batches for i in b) == list(range(len(dataset)))
     assert max(len(b) for b in batches) <= batch_size
+
+
+def test_world_two_drops_short_global_batches_from_mid_epoch_too():
+    """The relevance rule closes batches half full mid-epoch: kept, they would deal the ranks chunks
+    of unequal size and shift every later chunk onto the other rank."""
+    queries = [f"q{i}" for i in range(8)]
+    hub = ["hub"] * 8
+    dataset = Dataset.from_dict({"query": queries, "document_0": [f"d{i}" for i in range(8)], "document_1": hub,
+                                 "label": [[1.0, 0.5]] * 8})
+    composed = compose_batches(RowKeys.from_columns(queries, [dataset["document_0"], hub], dataset["label"]),
+                               batch_size=4, generator=torch.Generator().manual_seed(0 * 1_000_003))
+    assert [len(b) for b in composed] == [2, 2, 2, 2]  # every global batch of 4 is half full
+    sampler = QueryBatchSampler(dataset, batch_size=2, drop_last=False, seed=0, world=2)
+    assert list(sampler) == [] and len(sampler) == 0
+    mixed = _dataset((3, 3, 3, 3, 2, 2, 2, 1, 1))
+    sampler = QueryBatchSampler(mixed, batch_size=2, drop_last=False, seed=5, world=2)
+    chunks = list(sampler)
+    assert all(len(c) == 2 for c in chunks) and len(chunks) % 2 == 0
+    whole = compose_batches(sampler.keys, 4, torch.Generator().manual_seed(5 * 1_000_003))
+    assert [chunks[i] + chunks[i + 1] for i in range(0, len(chunks), 2)] == [b for b in whole if len(b) == 4]
+
+
+def test_the_epoch_reaches_the_sampler_through_accelerates_shard_wrapper():
+    """DataLoaderShard.set_epoch stops at BatchSamplerShard: a resume in epoch 1 would replay epoch 0."""
+    import types
+
+    from accelerate.data_loader import BatchSamplerShard, DataLoaderShard, SkipBatchSampler
+
+    from bixse.training.sampler import SamplerEpochCallback
+
+    dataset = _dataset()
+    sampler = QueryBatchSampler(dataset, batch_size=2, drop_last=False, seed=1, world=2)
+    loader = DataLoaderShard(dataset, batch_sampler=BatchSamplerShard(sampler, num_processes=2, process_index=0))
+    resumed = DataLoaderShard(dataset, batch_sampler=SkipBatchSampler(loader.batch_sampler, skip_batches=1))
+    resumed.set_epoch(1)
+    assert sampler.epoch == 0  # what the trainer alone leaves
+    SamplerEpochCallback().on_epoch_begin(None, types.SimpleNamespace(epoch=1.37), None, train_dataloader=loader)
+    assert sampler.epoch == 1

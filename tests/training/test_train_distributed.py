@@ -48,6 +48,6 @@ def test_two_processes_of_3_train_like_one_process_of_6(tmp_path, tiny_model_pat
     from sentence_transformers import SentenceTransformer
 
     assert SentenceTransformer(str(ddp), device="cpu").encode(["a query"]).shape == (1, 32)
-    assert "# processes: 2" in (ddp / "bixse-train-config.yaml").read_text()
+    assert "\nprocesses: 2\n" in (ddp / "bixse-train-config.yaml").read_text()
     assert "| devices | 2 |" in (ddp / "README.md").read_text()
     assert not (ddp / "checkpoints").exists()

@@ -174,6 +174,25 @@ def test_resume_refuses_a_changed_data_file(tmp_path):
     prepare(config.replace(resume=True))
 
 
+def test_resume_refuses_another_number_of_processes(tmp_path, monkeypatch):
+    """A run started on 2 processes has a global batch of 2 x batch_size: resumed on 1 it would differ."""
+    from bixse.training.pipeline import CONFIG_FILE, LOG_FILE, prepare, write_resolved_config
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"query": f"q{i}", "document": f"d{i}", "score": 1.0}) + "\n"
+                            for i in range(4)))
+    config = _config(tmp_path, data=str(data))
+    write_resolved_config(prepare(config), world=2)
+    (config.output_path / LOG_FILE).write_text("")
+    assert "\nprocesses: 2\n" in (config.output_path / CONFIG_FILE).read_text()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(InputError, match="started on 2 process") as error:
+        prepare(config.replace(resume=True))
+    assert error.value.field == "processes"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert prepare(config.replace(resume=True)).resume_from is None  # as many: resumes
+
+
 def test_resume_refuses_changed_qrels_of_the_training_split(tmp_path):
     folder = _beir_folder(tmp_path / "beir")
     config = _config(tmp_path, collection=str(folder))

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from bixse.losses.batch import document_keys
+from bixse.losses.batch import document_keys, label_dtype
 
 LAYOUTS = ("pointwise", "contrastive", "multi_positive", "scored_list")
 
@@ -48,7 +48,7 @@ class BixseLoss(nn.Module):
         features = list(sentence_features)
         query_emb, *doc_columns = embed_columns(self.model, features)
         doc_emb = torch.stack(doc_columns, dim=1)
-        labels = labels.to(doc_emb.device, doc_emb.dtype).reshape(doc_emb.shape[:2])
+        labels = labels.to(doc_emb.device, label_dtype(doc_emb.dtype)).reshape(doc_emb.shape[:2])
         return self.compute_loss_from_embeddings(query_emb, doc_emb, labels, document_keys(features[1:]))
 
     def compute_loss_from_embeddings(self, query_emb: Tensor, doc_emb: Tensor, labels: Tensor,

@@ -25,6 +25,12 @@ EMPTY_SLOT = -1.0
 Similarity = Literal["cosine", "dot"]
 
 
+def label_dtype(embedding_dtype: torch.dtype) -> torch.dtype:
+    """Labels stay at least float32 when the embeddings are bf16/fp16: bf16 rounds 0.7 to 0.699,
+    which would fail a ``label >= 0.7`` positive threshold that the batch's rows were built with."""
+    return torch.promote_types(embedding_dtype, torch.float32)
+
+
 def is_distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized() \
         and torch.distributed.get_world_size() > 1
@@ -152,7 +158,7 @@ def in_batch_candidates(query_emb: Tensor, doc_emb: Tensor, labels: Tensor,
             doc_keys = doc_keys + torch.distributed.get_rank() * labels.numel()
     doc_keys = doc_keys.reshape(labels.shape)  # a (B,) key vector for M = 1 must not broadcast against (B, 1)
     batch_size, slots, dim = doc_emb.shape
-    labels = labels.to(doc_emb.dtype)
+    labels = labels.to(label_dtype(doc_emb.dtype))
     gather = gather_across_devices and is_distributed()
     if gather:
         query_emb, doc_emb = gather_with_grad(query_emb), gather_with_grad(doc_emb)
@@ -172,7 +178,7 @@ def in_batch_candidates(query_emb: Tensor, doc_emb: Tensor, labels: Tensor,
     copies_own = torch.zeros_like(own)
     copies_own[:, repeated] = (keys[repeated].view(1, 1, -1) == own_keys.unsqueeze(-1)).any(dim=1)
     valid = filled.unsqueeze(0) & (own | ~copies_own)
-    targets = torch.zeros(rows, rows * slots, dtype=doc_emb.dtype, device=doc_emb.device)
+    targets = torch.zeros(rows, rows * slots, dtype=labels.dtype, device=doc_emb.device)
     targets[own] = labels.clamp_min(0).reshape(-1)
     return InBatchCandidates(query_emb, doc_emb.reshape(-1, dim), targets, own, valid, slots,
                              slice(offset, offset + batch_size))

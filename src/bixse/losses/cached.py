@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from bixse.errors import InputError
 from bixse.losses.base import BixseLoss
-from bixse.losses.batch import document_keys
+from bixse.losses.batch import document_keys, label_dtype
 
 GRADCACHE_CITATION = """
 @misc{gao2021scaling,
@@ -127,7 +127,7 @@ class CachedLoss(CachedLossMixin, nn.Module):
         each embedding's ``.grad`` (what the mixin caches) and keep dL/dθ for ``forward``."""
         query_emb = torch.cat(reps[0])
         doc_emb = torch.stack([torch.cat(column) for column in reps[1:]], dim=1)
-        labels = labels.to(doc_emb.device, doc_emb.dtype).reshape(doc_emb.shape[:2])
+        labels = labels.to(doc_emb.device, label_dtype(doc_emb.dtype)).reshape(doc_emb.shape[:2])
         keys = None if self._doc_keys is None else self._doc_keys.to(doc_emb.device)
         value = self.loss.compute_loss_from_embeddings(query_emb, doc_emb, labels, keys)
         if not with_backward:

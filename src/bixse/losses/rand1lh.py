@@ -73,6 +73,14 @@ class Rand1LHLoss(MultiPositiveLoss):
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
 
+    # The generator's state is the loss's state (in state_dict as "_extra_state"): a checkpoint
+    # holds it, so a resumed run draws the positives an uninterrupted one would.
+    def get_extra_state(self) -> Tensor:
+        return self.generator.get_state()
+
+    def set_extra_state(self, state: Tensor) -> None:
+        self.generator.set_state(state)
+
     def sample_positives(self, sets: PositiveSets) -> Tensor:
         """(Q,) column of the positive drawn for every global row (any own slot if it has none)."""
         rows, slots = sets.weights.size(0), sets.slots_per_row

@@ -45,9 +45,10 @@ RECIPE_LOSS_PARAMS: dict[str, dict[str, Any]] = {
 DEFAULT_DEV_SPLIT = "dev"
 
 # Keys bixse train records beside the settings in bixse-train-config.yaml: facts about the run
-# (``data_sha256``: the sha256 of the training data) that --resume checks. A config file may hold
-# them, being a copy of that file, but they set nothing.
-RECORDED_FACTS = ("data_sha256",)
+# (``data_sha256``: the sha256 of the training data; ``processes``: the data-parallel world size,
+# which sets the global batch) that --resume checks. A config file may hold them, being a copy of
+# that file, but they set nothing.
+RECORDED_FACTS = ("data_sha256", "processes")
 
 # Fields that change what a resumed run computes: a checkpoint is resumed only under equal values.
 # mini_batch_size is not one: GradCache computes the same loss and gradients at any mini-batch

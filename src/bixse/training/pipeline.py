@@ -164,6 +164,7 @@ class SavedRun:
 
     config: TrainConfig
     data_sha256: str | None   # None in folders written before the fingerprint was recorded
+    processes: int | None = None  # None likewise
 
 
 def saved_run(output: Path) -> SavedRun | None:
@@ -176,7 +177,9 @@ def saved_run(output: Path) -> SavedRun | None:
         raise InputError(f"cannot parse the resolved config of the run in this folder: {error}", path=path) from None
     if not isinstance(values, dict):
         raise InputError("expected a mapping of settings", path=path)
-    return SavedRun(config_from_mapping(values, path), values.get("data_sha256"))
+    processes = values.get("processes")
+    return SavedRun(config_from_mapping(values, path), values.get("data_sha256"),
+                    processes if isinstance(processes, int) else None)
 
 
 def _check_same_data(config: TrainConfig, recorded: str, current: str) -> None:
@@ -187,6 +190,11 @@ def _check_same_data(config: TrainConfig, recorded: str, current: str) -> None:
     raise InputError(f"cannot resume: {what} changed since the run in {config.output_path} started (sha256 "
                      f"{recorded[:12]}..., now {current[:12]}...); restore it, or use --overwrite to start over",
                      path=config.data, field="data")
+
+
+def launched_processes() -> int:
+    """The data-parallel world size this process was launched into (torchrun sets WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def check_output(config: TrainConfig, data_sha256: str | None = None) -> tuple[Path | None, bool]:
@@ -221,6 +229,11 @@ def check_output(config: TrainConfig, data_sha256: str | None = None) -> tuple[P
                          path=output, field=changed[0])
     if saved is not None and saved.data_sha256 is not None and data_sha256 is not None:
         _check_same_data(config, saved.data_sha256, data_sha256)
+    if saved is not None and saved.processes is not None and saved.processes != launched_processes():
+        raise InputError(f"cannot resume: the run in this folder was started on {saved.processes} process(es), "
+                         f"this one has {launched_processes()}; the global batch (batch_size x processes), its "
+                         "batches and the steps already taken would differ. Relaunch on as many, or use --overwrite",
+                         path=output, field="processes")
     checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
     finished = checkpoint is None and has_model and previous is not None
     return checkpoint, finished
@@ -326,11 +339,12 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     from transformers.trainer_callback import ProgressCallback
 
     from bixse.training.callbacks import JsonlLogCallback, LossProgressCallback
+    from bixse.training.sampler import SamplerEpochCallback
     from bixse.training.evaluator import DevEvaluator
     from bixse.training.trainer import BixseTrainer, loss_own_parameters
 
     config, output = prepared.config, prepared.output
-    args = _training_arguments(prepared, world=int(os.environ.get("WORLD_SIZE", "1")))
+    args = _training_arguments(prepared, world=launched_processes())
     world = args.world_size
     torch.manual_seed(config.seed)
     model = SentenceTransformer(prepared.model_path, device=str(args.device))
@@ -354,7 +368,7 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     trainer = BixseTrainer(model=model, args=args, train_dataset=prepared.rows.to_dataset(), loss=loss,
                            evaluator=evaluator if args.eval_strategy != "no" else None,
                            data_collator=collator,
-                           callbacks=[JsonlLogCallback(output / LOG_FILE), *(callbacks or [])])
+                           callbacks=[JsonlLogCallback(output / LOG_FILE), SamplerEpochCallback(), *(callbacks or [])])
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(LossProgressCallback())
     started = time.perf_counter()
@@ -460,15 +474,15 @@ def write_resolved_config(prepared: PreparedRun, world: int) -> None:
     facts = {"model path": prepared.model_path, "loss parameters used": prepared.loss_params,
              "loss layout": prepared.rows.layout,
              "training rows": prepared.rows.num_rows, "document slots": prepared.rows.slots,
-             "precision": prepared.precision, "processes": world}
+             "precision": prepared.precision}
     header = "".join(f"# {name}: {value}\n" for name, value in facts.items())
     prepared.output.mkdir(parents=True, exist_ok=True)
     with atomic_write(prepared.output / CONFIG_FILE) as handle:
         handle.write("# bixse train: resolved configuration (use with: bixse train --config <this file>)\n")
         handle.write(header + yaml.safe_dump(values, sort_keys=False))
-        if prepared.data_sha256 is not None:
-            handle.write("# recorded, not a setting: the sha256 of the training data (--resume refuses other data)\n"
-                         + yaml.safe_dump({"data_sha256": prepared.data_sha256}))
+        recorded = {"processes": world} | ({"data_sha256": prepared.data_sha256} if prepared.data_sha256 else {})
+        handle.write("# recorded, not settings: the data-parallel processes and the sha256 of the training data "
+                     "(--resume refuses others)\n" + yaml.safe_dump(recorded))
 
 
 def _clear_run(output: Path) -> None:

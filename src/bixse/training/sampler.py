@@ -25,8 +25,11 @@ The order is a pure function of (seed, epoch): a run resumed from a checkpoint r
 same batches. Under torch.distributed the sampler composes *global* batches of
 ``batch_size * world_size`` rows and hands them out as ``world_size`` consecutive chunks, which
 accelerate deals one per rank; the losses gather the chunks back into the global batch, so the
-guarantees hold across devices. Incomplete global batches are then dropped, since every rank
-must gather tensors of one shape.
+guarantees hold across devices. Incomplete global batches, wherever the epoch has them, are
+then dropped, since every rank must gather tensors of one shape.
+
+accelerate's ``BatchSamplerShard`` does not pass ``set_epoch`` on, and on a multi-process resume
+the trainer reaches only that wrapper: ``SamplerEpochCallback`` sets the epoch on this sampler.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
+from transformers import TrainerCallback
 
 # Below this fraction of its size a batch takes rows that break the relevance rule (up to it).
 MIN_FILL = 0.5
@@ -267,11 +271,16 @@ class QueryBatchSampler(DefaultBatchSampler):
         """This epoch's per-rank batches (global batches cut into ``world`` consecutive chunks)."""
         if self._cache is None or self._cache[0] != epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            global_batches = compose_batches(self.keys, self.batch_size * self.world, generator,
-                                             drop_last=self.drop_last or self.world > 1)
+            size = self.batch_size * self.world
+            global_batches = compose_batches(self.keys, size, generator, drop_last=self.drop_last)
+            if self.world > 1:
+                # Not only the last: the relevance rule closes batches from half full mid-epoch. A
+                # short one would give the ranks chunks of unequal sizes (the gather needs one
+                # shape) and shift the chunks of later batches onto other ranks.
+                global_batches = [batch for batch in global_batches if len(batch) == size]
             chunks = [batch[r * self.batch_size:(r + 1) * self.batch_size]
                       for batch in global_batches for r in range(self.world)]
-            self._cache = (epoch, [chunk for chunk in chunks if chunk])
+            self._cache = (epoch, chunks)
         return self._cache[1]
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -279,3 +288,29 @@ class QueryBatchSampler(DefaultBatchSampler):
 
     def __len__(self) -> int:
         return len(self.epoch_batches(self.epoch))
+
+
+class SamplerEpochCallback(TrainerCallback):
+    """Sets the epoch of the run's ``QueryBatchSampler`` as each epoch begins.
+
+    The trainer's own ``set_epoch`` stops at accelerate's ``BatchSamplerShard`` when the
+    sampler is wrapped in it and a resume wraps the loader again (``skip_first_batches``):
+    a run resumed in epoch 1 on several processes would replay epoch 0's batches.
+    """
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, train_dataloader: Any = None, **kwargs: Any) -> None:
+        sampler = find_query_sampler(train_dataloader)
+        if sampler is not None:
+            sampler.set_epoch(int(state.epoch or 0))
+
+
+def find_query_sampler(loader: Any, depth: int = 4) -> QueryBatchSampler | None:
+    """The ``QueryBatchSampler`` under a data loader's chain of ``batch_sampler`` wrappers."""
+    current = loader
+    for _ in range(depth + 1):
+        if isinstance(current, QueryBatchSampler):
+            return current
+        current = getattr(current, "batch_sampler", None)
+        if current is None:
+            return None
+    return None
