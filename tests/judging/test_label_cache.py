@@ -101,6 +101,15 @@ def test_bad_cache_files_are_input_errors(tmp_path) -> None:
         cache._connection.execute("UPDATE meta SET value='0' WHERE key='schema'")
     with pytest.raises(InputError, match="schema 0"):
         LabelCache(old)
+    # The refused cache's connection was closed: nothing holds the file open (fd count stays put).
+    import os
+    before = len(os.listdir("/proc/self/fd"))
+    refusals = []  # kept, as a caller's logged traceback keeps the half-built cache alive
+    for _ in range(5):
+        with pytest.raises(InputError, match="schema 0") as refused:
+            LabelCache(old)
+        refusals.append(refused)
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 class FailingJudge(DummyJudge):

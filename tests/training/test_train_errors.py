@@ -43,6 +43,14 @@ def test_invalid_loss_parameter_value(tmp_path):
     assert error.value.field.startswith("loss_params")
 
 
+@pytest.mark.parametrize("changes", [{"loss": "infonce"}, {"loss": "bixse", "loss_params": {"learnable_bias": False}}])
+def test_a_loss_learning_rate_needs_a_loss_with_parameters_of_its_own(tmp_path, changes):
+    """Ignored, it would still be printed on the model card as the loss's rate."""
+    with pytest.raises(InputError, match="has none") as error:
+        train(_config(tmp_path, loss_learning_rate=0.05, **changes))
+    assert error.value.field == "loss_learning_rate"
+
+
 def test_multi_positive_loss_on_single_pairs(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"query": f"q{i}", "document": f"d{i}", "score": 1.0}) + "\n" for i in range(4)))

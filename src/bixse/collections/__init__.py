@@ -47,7 +47,8 @@ def load(name_or_path: str | Path, unknown_ids: Literal["error", "drop"] = "erro
 
 
 def export(collection: Collection, folder: str | Path, fmt: Literal["beir", "trec"] = "beir") -> Path:
-    """Write ``collection`` to ``folder`` as BEIR or TREC; reading it back gives the same collection."""
+    """Write ``collection`` to ``folder`` as BEIR or TREC; reading it back gives the same collection,
+    but for a split's unjudged queries: both formats list a split by its judgements."""
     writers = {"beir": write_beir, "trec": write_trec_folder}
     if fmt not in writers:
         raise InputError(f"unknown format '{fmt}' (expected beir or trec)", field="format")

@@ -68,6 +68,7 @@ class PreparedRun:
 def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
     """The loss class and its parameters, validated by building it without a model."""
     from bixse.losses import LOSSES
+    from bixse.training.trainer import loss_own_parameters
 
     if config.loss not in LOSSES:
         raise InputError(f"unknown loss '{config.loss}'; choose one of: {', '.join(sorted(LOSSES))}", field="loss")
@@ -77,7 +78,7 @@ def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
     if "positive_threshold" in accepted and "positive_threshold" not in params:
         params["positive_threshold"] = config.positive_threshold
     try:
-        loss_class(None, **params)
+        built = loss_class(None, **params)
     except TypeError as error:
         raise InputError(f"loss '{config.loss}' does not take these parameters ({error}); it takes: "
                          f"{', '.join(p for p in accepted if p not in ('self', 'model'))}", field="loss_params") from None
@@ -86,6 +87,10 @@ def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
         raise InputError(f"loss '{config.loss}': {error.message}", field=field) from None
     except ValueError as error:
         raise InputError(f"loss '{config.loss}': {error}", field="loss_params") from None
+    if config.loss_learning_rate is not None and not loss_own_parameters(built):
+        raise InputError(f"loss_learning_rate is the rate of the loss's own trainable parameters, and loss "
+                         f"'{config.loss}' with these parameters has none (e.g. BiXSE's bias with "
+                         "learnable_bias=false)", field="loss_learning_rate")
     if getattr(loss_class, "needs_distributed", False) and int(os.environ.get("WORLD_SIZE", "1")) < 2:
         raise InputError(f"loss '{config.loss}' exchanges document blocks between processes: run it under "
                          "torchrun with 2 or more (on one process use 'bixse', the same loss)", field="loss")
