@@ -109,3 +109,14 @@ def test_engine_options_that_change_scores_are_part_of_the_identity(smollm2_toke
     assert VLLMJudge("org/model", revision="a", dtype="float16").identity != base
     assert VLLMJudge("org/model", revision="a", gpu_memory_utilization=0.5, tensor_parallel_size=2).identity == base
     assert base.startswith("vllm:org/model@a|")
+
+
+def test_another_judges_option_is_refused_before_the_engine_starts(smollm2_tokenizer_dir, monkeypatch) -> None:
+    """`--judge vllm --precision bf16` (an llm judge option) names the option, not a TypeError in vllm.LLM."""
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(smollm2_tokenizer_dir, {}))
+    for option in ({"precision": "bf16"}, {"timeout_s": 5.0}):
+        with pytest.raises(InputError, match=f"takes no option '{next(iter(option))}'") as caught:
+            get_judge("vllm", model="org/model", **option)
+        assert caught.value.field == "judge"
+    assert get_judge("vllm", model="org/model", dtype="bfloat16").engine_options["dtype"] == "bfloat16"
+    assert get_judge("vllm", model="org/model", seed=3).engine_options["seed"] == 3  # vllm.LLM's own seed

@@ -25,6 +25,10 @@ JUDGES: dict[str, type[Judge]] = {
 }
 
 
+# Options of other judges that vllm.LLM takes as well (its sampling seed, its device).
+ENGINE_KEYWORDS = frozenset({"seed", "device"})
+
+
 def judge_options(kind: str) -> list[str]:
     """The keyword options a judge kind accepts."""
     parameters = inspect.signature(JUDGES[kind].__init__).parameters
@@ -48,7 +52,12 @@ def get_judge(kind: str, **options: Any) -> Judge:
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(JUDGES[kind].__init__).parameters.values())
     valid = judge_options(kind)
     unknown = [name for name in options if name not in valid]
-    if unknown and not accepts_any:
+    if accepts_any:
+        # vLLM's engine takes any keyword; another judge's option (--precision, --timeout) is a
+        # mistake to name now, not a TypeError from vllm.LLM at the first batch.
+        others = {name for other in JUDGES if other != kind for name in judge_options(other)} - ENGINE_KEYWORDS
+        unknown = [name for name in unknown if name in others]
+    if unknown:
         raise InputError(f"judge '{kind}' takes no option {', '.join(map(repr, unknown))} "
                          f"(valid: {', '.join(valid)})", field="judge")
     return JUDGES[kind](**options)
