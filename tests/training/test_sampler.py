@@ -168,7 +168,7 @@ def test_the_epoch_reaches_the_sampler_through_accelerates_shard_wrapper():
 
     from accelerate.data_loader import BatchSamplerShard, DataLoaderShard, SkipBatchSampler
 
-    from bixse.training.sampler import SamplerEpochCallback
+    from bixse.training.callbacks import SamplerEpochCallback
 
     dataset = _dataset()
     sampler = QueryBatchSampler(dataset, batch_size=2, drop_last=False, seed=1, world=2)

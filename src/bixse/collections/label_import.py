@@ -193,7 +193,7 @@ def _detect_format(text: str, *, path: Path, line: int) -> QrelsFormat:
     if len(text.rstrip("\r\n").split("\t")) == 3:
         return "beir"
     fields = text.split()
-    if fields[0].lower() in BEIR_QRELS_HEADERS or len(fields) == 3:
+    if len(fields) == 3:  # a header too ("query-id corpus-id score"): a TREC header has 4 fields
         return "beir"
     if len(fields) == 4:
         return "trec"

@@ -82,14 +82,16 @@ class LabelCache:
             mode, stored = self._open()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a bixse label cache ({exc})", path=self.path) from None
-        problem = (f"could not switch the label cache to WAL mode (got {mode})" if mode.lower() != "wal" else
-                   f"label cache schema {stored[0]} is not the supported {SCHEMA_VERSION}"
-                   if stored is not None and stored[0] != SCHEMA_VERSION else None)
-        if problem is not None:
-            self._connection.close()  # the caller gets no object to close
-            raise InputError(problem, path=self.path)
+        if mode.lower() != "wal":
+            self._refuse(f"could not switch the label cache to WAL mode (got {mode})")
         if stored is None:
             self._connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif stored[0] != SCHEMA_VERSION:
+            self._refuse(f"label cache schema {stored[0]} is not the supported {SCHEMA_VERSION}")
+
+    def _refuse(self, problem: str) -> None:
+        self._connection.close()  # the caller gets no object to close
+        raise InputError(problem, path=self.path)
 
     def _open(self, attempts: int = 50) -> tuple[str, Any]:
         """Connect, switch to WAL and make the schema; (journal mode, stored schema version).

@@ -75,6 +75,12 @@ def truncate_to_tokens(tokenizer: PreTrainedTokenizerBase, text: str, budget: in
     return str(tokenizer.decode(ids[:budget], skip_special_tokens=True))
 
 
+def prompt_token_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """The ids the model reads for a rendered prompt: a chat template writes its own special
+    tokens (BOS included), so the tokenizer adds none; without a template it adds its own."""
+    return list(tokenizer(text, add_special_tokens=not tokenizer.chat_template)["input_ids"])
+
+
 def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: PromptTemplate, query: str, document: str, *,
                   max_grade: int, max_query_tokens: int, max_document_tokens: int) -> str:
     """One pair's prompt: texts truncated to their budgets, then the chat template if the
@@ -217,9 +223,8 @@ class LLMJudge(Judge):
                              max_query_tokens=self.max_query_tokens, max_document_tokens=self.max_document_tokens)
 
     def token_ids(self, text: str) -> list[int]:
-        """The ids the model reads for a rendered prompt (a chat template writes its own special tokens)."""
         assert self._tokenizer is not None
-        return list(self._tokenizer(text, add_special_tokens=not self._tokenizer.chat_template)["input_ids"])
+        return prompt_token_ids(self._tokenizer, text)
 
     def _autocast(self) -> Any:
         import torch

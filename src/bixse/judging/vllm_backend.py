@@ -19,7 +19,7 @@ from typing import Any
 from bixse.errors import InputError
 from bixse.judging.base import Judge, Judgement, Pair, Skipped
 from bixse.judging.identity import model_fingerprint
-from bixse.judging.llm import render_prompt
+from bixse.judging.llm import prompt_token_ids, render_prompt
 from bixse.judging.prompts import JudgeMode, PromptTemplate, default_prompt
 from bixse.judging.scoring import judgement_from_label_logprobs, label_token_ids, logsumexp
 
@@ -108,9 +108,7 @@ class VLLMJudge(Judge):
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
         # Token ids, not text: vLLM tokenises a text prompt with the special tokens, so a chat
         # template's own BOS would come twice (Llama 3, Gemma); the transformers judge reads the same ids.
-        templated = bool(self._tokenizer.chat_template)
-        tokens = [{"prompt_token_ids": list(self._tokenizer(text, add_special_tokens=not templated)["input_ids"])}
-                  for text in prompts]
+        tokens = [{"prompt_token_ids": prompt_token_ids(self._tokenizer, text)} for text in prompts]
         outputs = self._llm.generate(tokens, params, use_tqdm=False)
         results: list[Judgement | Skipped | None] = [None] * len(pairs)
         for index, output in zip(order, outputs):

@@ -9,6 +9,7 @@ from typing import Any
 from transformers.trainer_callback import ProgressCallback, TrainerCallback
 
 from bixse.io import atomic_write
+from bixse.training.sampler import QueryBatchSampler
 
 
 class LossProgressCallback(ProgressCallback):
@@ -76,3 +77,29 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class SamplerEpochCallback(TrainerCallback):
+    """Sets the epoch of the run's ``QueryBatchSampler`` as each epoch begins.
+
+    The trainer's own ``set_epoch`` stops at accelerate's ``BatchSamplerShard`` when the
+    sampler is wrapped in it and a resume wraps the loader again (``skip_first_batches``):
+    a run resumed in epoch 1 on several processes would replay epoch 0's batches.
+    """
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, train_dataloader: Any = None, **kwargs: Any) -> None:
+        sampler = find_query_sampler(train_dataloader)
+        if sampler is not None:
+            sampler.set_epoch(int(state.epoch or 0))
+
+
+def find_query_sampler(loader: Any, depth: int = 4) -> QueryBatchSampler | None:
+    """The ``QueryBatchSampler`` under a data loader's chain of ``batch_sampler`` wrappers."""
+    current = loader
+    for _ in range(depth + 1):
+        if isinstance(current, QueryBatchSampler):
+            return current
+        current = getattr(current, "batch_sampler", None)
+        if current is None:
+            return None
+    return None

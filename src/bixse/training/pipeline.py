@@ -91,7 +91,7 @@ def check_loss(config: TrainConfig) -> tuple[type, dict[str, Any]]:
         raise InputError(f"loss_learning_rate is the rate of the loss's own trainable parameters, and loss "
                          f"'{config.loss}' with these parameters has none (e.g. BiXSE's bias with "
                          "learnable_bias=false)", field="loss_learning_rate")
-    if getattr(loss_class, "needs_distributed", False) and int(os.environ.get("WORLD_SIZE", "1")) < 2:
+    if getattr(loss_class, "needs_distributed", False) and launched_processes() < 2:
         raise InputError(f"loss '{config.loss}' exchanges document blocks between processes: run it under "
                          "torchrun with 2 or more (on one process use 'bixse', the same loss)", field="loss")
     return loss_class, params
@@ -343,8 +343,7 @@ def run(prepared: PreparedRun, callbacks: list[Any] | None = None) -> Path:
     from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
     from transformers.trainer_callback import ProgressCallback
 
-    from bixse.training.callbacks import JsonlLogCallback, LossProgressCallback
-    from bixse.training.sampler import SamplerEpochCallback
+    from bixse.training.callbacks import JsonlLogCallback, LossProgressCallback, SamplerEpochCallback
     from bixse.training.evaluator import DevEvaluator
     from bixse.training.trainer import BixseTrainer, loss_own_parameters
 

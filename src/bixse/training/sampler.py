@@ -29,7 +29,8 @@ guarantees hold across devices. Incomplete global batches, wherever the epoch ha
 then dropped, since every rank must gather tensors of one shape.
 
 accelerate's ``BatchSamplerShard`` does not pass ``set_epoch`` on, and on a multi-process resume
-the trainer reaches only that wrapper: ``SamplerEpochCallback`` sets the epoch on this sampler.
+the trainer reaches only that wrapper: ``bixse.training.callbacks.SamplerEpochCallback`` sets
+the epoch on this sampler.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
-from transformers import TrainerCallback
 
 # Below this fraction of its size a batch takes rows that break the relevance rule (up to it).
 MIN_FILL = 0.5
@@ -289,28 +289,3 @@ class QueryBatchSampler(DefaultBatchSampler):
     def __len__(self) -> int:
         return len(self.epoch_batches(self.epoch))
 
-
-class SamplerEpochCallback(TrainerCallback):
-    """Sets the epoch of the run's ``QueryBatchSampler`` as each epoch begins.
-
-    The trainer's own ``set_epoch`` stops at accelerate's ``BatchSamplerShard`` when the
-    sampler is wrapped in it and a resume wraps the loader again (``skip_first_batches``):
-    a run resumed in epoch 1 on several processes would replay epoch 0's batches.
-    """
-
-    def on_epoch_begin(self, args: Any, state: Any, control: Any, train_dataloader: Any = None, **kwargs: Any) -> None:
-        sampler = find_query_sampler(train_dataloader)
-        if sampler is not None:
-            sampler.set_epoch(int(state.epoch or 0))
-
-
-def find_query_sampler(loader: Any, depth: int = 4) -> QueryBatchSampler | None:
-    """The ``QueryBatchSampler`` under a data loader's chain of ``batch_sampler`` wrappers."""
-    current = loader
-    for _ in range(depth + 1):
-        if isinstance(current, QueryBatchSampler):
-            return current
-        current = getattr(current, "batch_sampler", None)
-        if current is None:
-            return None
-    return None
